@@ -1,0 +1,340 @@
+"""Model references → loaded model + tokenizer; pair checks; device and dtype placement.
+
+One string names a model everywhere (CLI, Python, UI):
+- an embedded name (`pkt-tiny-student`, …: the family shipped under `assets/models/`),
+- a local directory in Hugging Face format (or a PKT Lab run directory holding `model/`),
+- a hub id (`owner/name`), loaded from the local cache or, when online, from the hub.
+Offline, a hub id that is not cached fails at once with a message listing what is available.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .architectures import ArchSpec, ModelShape, arch_for_config, shape_of
+
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
+EMBEDDED_DIR = ASSETS_DIR / "models"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+# Files a causal LM needs from a hub snapshot (skips pytorch_model.bin duplicates, ONNX, GGUF…).
+_HUB_PATTERNS = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt", "*.tiktoken"]
+
+
+class ModelNotAvailable(ValueError):
+    """The reference names nothing that can be loaded here (unknown, offline, missing)."""
+
+
+class IncompatiblePair(ValueError):
+    """Teacher and student cannot be used together (for the chosen paradigm)."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    text: str  # what the user typed
+    kind: str  # 'embedded' | 'local' | 'run' | 'hub'
+    path: Path | None = None  # for embedded/local/run
+    hub_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PresetPair:
+    name: str
+    teacher: str
+    student: str
+    note: str  # what it needs, in words
+
+
+PRESET_PAIRS: tuple[PresetPair, ...] = (
+    PresetPair("embedded tiny (teacher 8×256 → student 4×128)", "pkt-tiny-teacher",
+               "pkt-tiny-student", "offline, CPU"),
+    PresetPair("SmolLM2 360M → 135M", "HuggingFaceTB/SmolLM2-360M-Instruct",
+               "HuggingFaceTB/SmolLM2-135M-Instruct", "needs network"),
+    PresetPair("Qwen2.5 1.5B → 0.5B", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct",
+               "needs network; GPU recommended"),
+    PresetPair("Llama-2 13B → 7B chat (the paper's pair)", "meta-llama/Llama-2-13b-chat-hf",
+               "meta-llama/Llama-2-7b-chat-hf", "needs network, a hub token and a GPU"),
+)
+
+
+def embedded_models() -> list[str]:
+    if not EMBEDDED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in EMBEDDED_DIR.iterdir() if (p / "config.json").is_file())
+
+
+def embedded_role(name: str) -> str | None:
+    for role in ("teacher", "student", "middle"):
+        if name.endswith(f"-{role}"):
+            return role
+    return None
+
+
+def _hub_offline() -> bool:
+    return any(os.environ.get(var, "").lower() in ("1", "true", "yes", "on")
+               for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick TCP probe, so an offline machine fails in seconds, not after a minute of retries."""
+    if _hub_offline():
+        return False
+    host = re.sub(r"^https?://", "", os.environ.get("HF_ENDPOINT", "huggingface.co")).split("/")[0]
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def hub_cached_path(hub_id: str) -> Path | None:
+    """The local snapshot of a hub model if its config is in the cache, else None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    hit = try_to_load_from_cache(hub_id, "config.json")
+    return Path(hit).parent if isinstance(hit, str) else None
+
+
+def _available_hint() -> str:
+    names = embedded_models()
+    return f"Available offline: {', '.join(names) if names else '(no embedded models built yet)'}."
+
+
+def resolve_ref(ref: str) -> ModelRef:
+    """Classify a model reference without loading anything."""
+    text = (ref or "").strip()
+    if not text:
+        raise ModelNotAvailable(f"no model given. {_available_hint()}")
+    if text in embedded_models():
+        return ModelRef(text, "embedded", EMBEDDED_DIR / text)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if (path / "model" / "config.json").is_file():
+            return ModelRef(text, "run", path / "model")
+        if (path / "config.json").is_file():
+            return ModelRef(text, "local", path)
+        raise ModelNotAvailable(f"'{text}' is a directory without a Hugging Face config.json")
+    if _HUB_ID.match(text) and not text.startswith((".", "/", "~")):
+        return ModelRef(text, "hub", hub_id=text)
+    raise ModelNotAvailable(f"unknown model '{text}': not an embedded name, a local directory "
+                            f"or a hub id (owner/name). {_available_hint()}")
+
+
+def ref_availability(ref: ModelRef) -> str:
+    """'embedded' | 'local' | 'cached locally' | 'needs network'."""
+    if ref.kind != "hub":
+        return ref.kind
+    return "cached locally" if hub_cached_path(ref.hub_id or "") else "needs network"
+
+
+def local_path(ref: ModelRef) -> Path:
+    """A directory holding the model's files, downloading a hub snapshot only when online."""
+    if ref.path is not None:
+        return ref.path
+    hub_id = ref.hub_id or ""
+    cached = hub_cached_path(hub_id)
+    if cached is not None:
+        return cached
+    if not _hub_reachable():
+        raise ModelNotAvailable(f"'{hub_id}' is not available offline (not in the local Hugging "
+                                f"Face cache and the hub cannot be reached). {_available_hint()}")
+    from huggingface_hub import snapshot_download
+    try:
+        return Path(snapshot_download(hub_id, allow_patterns=_HUB_PATTERNS))
+    except Exception as err:  # gated, missing, or network dropped mid-way
+        raise ModelNotAvailable(f"could not download '{hub_id}': {err}") from err
+
+
+# ---- devices and dtypes ------------------------------------------------------------------------
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str) -> torch.dtype:
+    """CUDA: bf16 where the GPU supports it, else fp16. CPU: fp32 (bf16 matmuls are slow there)."""
+    if device.startswith("cuda"):
+        if torch.cuda.is_available():
+            index = torch.device(device).index or 0
+            major, _ = torch.cuda.get_device_capability(index)
+            return torch.bfloat16 if major >= 8 else torch.float16
+        return torch.bfloat16  # decided again at load time; Ampere and newer support bf16
+    return torch.float32
+
+
+_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
+           "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+
+
+def parse_dtype(name: str | torch.dtype | None, device: str) -> torch.dtype:
+    if name is None or name == "auto":
+        return default_dtype(device)
+    if isinstance(name, torch.dtype):
+        return name
+    if name not in _DTYPES:
+        raise ValueError(f"unknown dtype '{name}'; choose one of auto, {', '.join(_DTYPES)}")
+    return _DTYPES[name]
+
+
+def placement_kwargs(device: str | None = None, dtype: str | torch.dtype | None = None,
+                     shard: bool = False) -> dict[str, Any]:
+    """from_pretrained keyword arguments for a device string ('cpu', 'cuda', 'cuda:1').
+
+    `shard=True` lets accelerate spread a large model over all visible GPUs (device_map='auto').
+    """
+    device = device or default_device()
+    if device.startswith("cuda") and not shard and ":" not in device:
+        device = "cuda:0"
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"unknown device '{device}'; use cpu, cuda or cuda:N")
+    return {"dtype": parse_dtype(dtype, device),
+            "device_map": "auto" if shard else {"": device}}
+
+
+# ---- loading -----------------------------------------------------------------------------------
+@dataclass
+class LoadedModel:
+    ref: ModelRef
+    model: Any  # a transformers PreTrainedModel
+    tokenizer: Any
+    spec: ArchSpec
+    shape: ModelShape
+
+    @property
+    def name(self) -> str:
+        return self.ref.text
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def count_params_from_config(config: Any) -> int:
+    """Exact parameter count without allocating weights (meta device)."""
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def inspect_model(ref: str | ModelRef, trust_remote_code: bool = False) -> ModelShape:
+    """The shape of a model from its config alone (fast: no weights are read)."""
+    from transformers import AutoConfig
+
+    mref = resolve_ref(ref) if isinstance(ref, str) else ref
+    config = AutoConfig.from_pretrained(local_path(mref), trust_remote_code=trust_remote_code)
+    arch_for_config(config)  # refuse unsupported families before anything else
+    return shape_of(config, count_params_from_config(config))
+
+
+def load_model(ref: str | ModelRef, device: str | None = None, dtype: str | torch.dtype | None = None,
+               shard: bool = False, trust_remote_code: bool = False) -> LoadedModel:
+    """Load a causal LM and its tokenizer by reference; refuse unsupported architectures early."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    mref = resolve_ref(ref) if isinstance(ref, str) else ref
+    path = local_path(mref)
+    config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    spec = arch_for_config(config)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token_id is None:  # batched generation needs one; EOS is the usual choice
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(
+        path, trust_remote_code=trust_remote_code, **placement_kwargs(device, dtype, shard))
+    model.eval()
+    n_params = sum(p.numel() for p in model.parameters())
+    return LoadedModel(mref, model, tokenizer, spec, shape_of(config, n_params))
+
+
+# ---- pairs ---------------------------------------------------------------------------------------
+# Which paradigms cope with teacher and student having different tokenizers, and why.
+TOKENIZER_TOLERANCE: dict[str, tuple[bool, str]] = {
+    "laten": (True, "each model is located on its own tokenization; only weights move"),
+    "seeking": (True, "sensitivity is measured on the teacher's own tokenization"),
+    "lora": (True, "the teacher is not used"),
+    "pissa": (True, "the teacher is not used"),
+    "semalign": (False, "its semantic bases are indexed by a shared vocabulary"),
+}
+
+
+@dataclass
+class PairReport:
+    teacher: ModelShape
+    student: ModelShape
+    same_tokenizer: bool
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def verdict(self) -> str:
+        if self.ok:
+            return "compatible" + (f" ({'; '.join(self.notes)})" if self.notes else "")
+        return "incompatible: " + "; ".join(self.problems)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"teacher": self.teacher.as_dict(), "student": self.student.as_dict(),
+                "same_tokenizer": self.same_tokenizer, "ok": self.ok,
+                "problems": self.problems, "notes": self.notes, "verdict": self.verdict()}
+
+
+def check_pair(teacher: ModelShape, student: ModelShape, same_tokenizer: bool,
+               paradigm: str | None = None) -> PairReport:
+    """Say plainly whether a (teacher, student) pair can be used, and for which paradigms."""
+    report = PairReport(teacher, student, same_tokenizer)
+    if student.n_layers > teacher.n_layers:
+        report.problems.append(f"the student is deeper than the teacher ({student.n_layers} > "
+                               f"{teacher.n_layers} layers); PKT maps teacher layers onto student layers")
+    for what, s, t in (("hidden size", student.hidden, teacher.hidden),
+                       ("FFN width", student.ffn, teacher.ffn)):
+        if s > t:
+            report.problems.append(f"the student is wider than the teacher ({what} {s} > {t})")
+    if not same_tokenizer:
+        if paradigm is not None and paradigm in TOKENIZER_TOLERANCE:
+            copes, why = TOKENIZER_TOLERANCE[paradigm]
+            (report.notes if copes else report.problems).append(
+                f"different tokenizers: {'allowed' if copes else 'not allowed'} for {paradigm} ({why})")
+        else:
+            allowed = [p for p, (ok, _) in TOKENIZER_TOLERANCE.items() if ok]
+            refused = [p for p, (ok, _) in TOKENIZER_TOLERANCE.items() if not ok]
+            report.notes.append(f"different tokenizers: allowed for {', '.join(allowed)}; "
+                                f"not for {', '.join(refused)}")
+    if teacher == student:
+        report.notes.append("teacher and student have the same shape")
+    return report
+
+
+def same_tokenizer(tok_a: Any, tok_b: Any) -> bool:
+    return tok_a.get_vocab() == tok_b.get_vocab()
+
+
+@dataclass
+class LoadedPair:
+    teacher: LoadedModel
+    student: LoadedModel
+    report: PairReport
+
+
+def load_pair(teacher: str, student: str, paradigm: str | None = None,
+              teacher_device: str | None = None, student_device: str | None = None,
+              dtype: str | torch.dtype | None = None, shard_teacher: bool = False,
+              trust_remote_code: bool = False) -> LoadedPair:
+    """Load and check a pair; teacher and student may sit on different devices."""
+    # Shapes first: a refusal must not cost a multi-GB load.
+    t_shape, s_shape = inspect_model(teacher, trust_remote_code), inspect_model(student, trust_remote_code)
+    early = check_pair(t_shape, s_shape, same_tokenizer=True, paradigm=paradigm)
+    if not early.ok:
+        raise IncompatiblePair(early.verdict())
+    t = load_model(teacher, teacher_device, dtype, shard_teacher, trust_remote_code)
+    s = load_model(student, student_device, dtype, False, trust_remote_code)
+    report = check_pair(t.shape, s.shape, same_tokenizer(t.tokenizer, s.tokenizer), paradigm)
+    if not report.ok:
+        raise IncompatiblePair(report.verdict())
+    return LoadedPair(t, s, report)
