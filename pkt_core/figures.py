@@ -1,0 +1,257 @@
+"""Plotly figures for the analysis; the UI shows them, the CLI saves them as standalone HTML.
+
+Conventions, so every figure reads the same way: rows are student layers and columns teacher
+layers; a signed quantity gets a diverging colour scale centred at 0, CKA a sequential one on
+[0, 1]; hovering shows the exact value; titles name the metric and the inputs; heights are fixed.
+No gradio here: figures are plain `go.Figure`s.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from .analyse import ParametricResult, SimilarityResult, compare_layer_attribution
+
+HEIGHT = 420  # px, per row of subplots
+SEQUENTIAL = "Viridis"  # CKA: [0, 1]
+DIVERGING = "RdBu_r"  # signed: blue < 0 < red, centred at 0
+MODULE_COLOURS = dict(zip(("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                           "down_proj"), qualitative.D3))
+METHOD_DASH = {"pissa": "solid", "seeking": "dash"}
+METHOD_LABEL = {"pissa": "PiSSA (student's own top-r)", "seeking": "Seeking-style (teacher sub-block)"}
+
+# Neural Incompatibility (Tan et al., ACL 2025), Llama-2 13B (teacher) vs 7B (student) chat: the
+# mean layer-by-layer representation similarity per module (PAPER_NOTES §6).
+PUBLISHED_MEANS: dict[str, float] = {"up_proj": 0.691, "down_proj": 0.450, "v_proj": 0.479,
+                                     "o_proj": 0.411}
+PUBLISHED_SOURCE = ("Tan et al. 2025, Llama-2 13B vs 7B chat; their metric is not specified "
+                    "(its values go negative, so it is not plain linear CKA)")
+
+
+def _similarity(result: SimilarityResult | Mapping[str, Any]) -> SimilarityResult:
+    return result if isinstance(result, SimilarityResult) else SimilarityResult.from_json(result)
+
+
+def _parametric(result: ParametricResult | Mapping[str, Any]) -> ParametricResult:
+    return result if isinstance(result, ParametricResult) else ParametricResult.from_json(result)
+
+
+def _colours(result: SimilarityResult) -> dict[str, Any]:
+    if result.metric == "cka":
+        return {"colorscale": SEQUENTIAL, "zmin": 0.0, "zmax": 1.0}
+    return {"colorscale": DIVERGING, "zmid": 0.0}
+
+
+def _pair_text(result: SimilarityResult) -> str:
+    names = [f"{n} ({role})" for n, role in ((result.teacher, "teacher"), (result.student, "student"))
+             if n]
+    return " vs ".join(names)
+
+
+def _heatmap(result: SimilarityResult, module: str, **colour: Any) -> go.Heatmap:
+    z = np.asarray(result.matrices[module], dtype=float)
+    return go.Heatmap(
+        z=np.where(np.isnan(z), None, z).tolist(), x=list(range(z.shape[1])),
+        y=list(range(z.shape[0])), name=module,
+        hovertemplate=(f"teacher layer %{{x}}<br>student layer %{{y}}<br>{result.label} "
+                       f"= %{{z:.6f}}<extra>{module}</extra>"), **colour)
+
+
+def similarity_heatmap(result: SimilarityResult | Mapping[str, Any], module: str) -> go.Figure:
+    """One module's student-layer × teacher-layer heatmap."""
+    result = _similarity(result)
+    fig = go.Figure(_heatmap(result, module, **_colours(result),
+                             colorbar={"title": {"text": result.label}}))
+    mean, std = result.mean[module], result.std[module]
+    fig.update_layout(
+        title={"text": f"{result.label} of {module} outputs (mean {mean:.3f} ± {std:.3f})<br>"
+                       f"<sup>{_pair_text(result)}; inputs: {result.inputs_description}</sup>"},
+        height=HEIGHT, xaxis={"title": {"text": "teacher layer"}, "dtick": 1},
+        yaxis={"title": {"text": "student layer"}, "dtick": 1})
+    return fig
+
+
+def similarity_heatmaps(result: SimilarityResult | Mapping[str, Any]) -> go.Figure:
+    """All modules in a grid (two per row) sharing one colour axis, so colours compare."""
+    result = _similarity(result)
+    modules = list(result.matrices)
+    cols = 1 if len(modules) == 1 else 2
+    rows = math.ceil(len(modules) / cols)
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.12, vertical_spacing=0.18,
+                        subplot_titles=[f"{m} (mean {result.mean[m]:.3f} ± {result.std[m]:.3f})"
+                                        for m in modules])
+    for i, module in enumerate(modules):
+        fig.add_trace(_heatmap(result, module, coloraxis="coloraxis"), row=i // cols + 1,
+                      col=i % cols + 1)
+    colours = _colours(result)
+    axis = {"colorscale": colours["colorscale"], "colorbar": {"title": {"text": result.label}}}
+    if "zmid" in colours:
+        axis["cmid"] = 0.0
+    else:
+        axis.update(cmin=colours["zmin"], cmax=colours["zmax"])
+    fig.update_layout(
+        coloraxis=axis, height=HEIGHT * rows,
+        title={"text": f"{result.label} per module, student layer × teacher layer<br>"
+                       f"<sup>{_pair_text(result)}; inputs: {result.inputs_description}</sup>"})
+    fig.update_xaxes(title_text="teacher layer", dtick=1)
+    fig.update_yaxes(title_text="student layer", dtick=1)
+    return fig
+
+
+def parametric_curves(result: ParametricResult | Mapping[str, Any]) -> go.Figure:
+    """Per student layer: cos(BA, W) (left) and cos(BA, W − BA) (right), per method and module."""
+    result = _parametric(result)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("cos(BA, W): vs the student's original W",
+                                        "cos(BA, W − BA): vs the remainder"))
+    for method, per_module in result.curves.items():
+        for module, curves in per_module.items():
+            for col, measure in ((1, "vs_original"), (2, "vs_remainder")):
+                y = [None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+                     for v in curves[measure]]
+                fig.add_trace(go.Scatter(
+                    x=list(range(len(y))), y=y, mode="lines+markers",
+                    name=f"{method} {module}", legendgroup=f"{method} {module}",
+                    showlegend=col == 1, customdata=result.layer_map,
+                    line={"color": MODULE_COLOURS.get(module), "dash": METHOD_DASH.get(method)},
+                    hovertemplate=(f"{METHOD_LABEL.get(method, method)} · {module}<br>student "
+                                   f"layer %{{x}}" + (" ← teacher layer %{customdata}"
+                                                      if method == "seeking" else "")
+                                   + f"<br>{measure.replace('_', ' ')}: %{{y:.6f}}<extra></extra>")),
+                    row=1, col=col)
+    for col in (1, 2):
+        fig.add_hline(y=0, line={"color": "grey", "width": 1, "dash": "dot"}, row=1, col=col)
+    names = " → ".join(n for n in (result.teacher, result.student) if n)
+    fig.update_layout(
+        height=HEIGHT,
+        title={"text": f"Parametric similarity of rank-{result.rank} LoRA inits (cosine of "
+                       f"flattened matrices)<br><sup>{names}; Seeking-style teacher layers: "
+                       f"{result.layer_map_rule} {result.layer_map}</sup>"})
+    fig.update_xaxes(title_text="student layer", dtick=1)
+    fig.update_yaxes(title_text="cosine", zeroline=True)
+    return fig
+
+
+def layer_score_curves(teacher_json: Mapping[str, Any], student_json: Mapping[str, Any],
+                       kind: str = "ffn", normalise: bool = False) -> go.Figure:
+    """Teacher and student layer-attribution scores on a shared relative-depth axis.
+
+    `normalise` divides each model's curve by its largest |score| (the two models' log-prob
+    gains need not share a scale). The teacher layers LaTen would keep are ringed.
+    """
+    cmp = compare_layer_attribution(teacher_json, student_json, kind)
+    fig = go.Figure()
+    for role, colour in (("teacher", "#d62728"), ("student", "#1f77b4")):
+        y = np.asarray(cmp[f"{role}_scores"], dtype=float)
+        if normalise and np.abs(y).max() > 0:
+            y = y / np.abs(y).max()
+        cmp[f"{role}_plotted"] = y
+        fig.add_trace(go.Scatter(
+            x=cmp[f"{role}_depth"], y=y.tolist(), mode="lines+markers", name=role,
+            customdata=list(range(len(y))), line={"color": colour},
+            hovertemplate=(f"{role} layer %{{customdata}}<br>relative depth %{{x:.3f}}<br>"
+                           f"score %{{y:.6g}}<extra></extra>")))
+    kept = [p["teacher_layer"] for p in cmp["pairs"]]
+    fig.add_trace(go.Scatter(
+        x=[cmp["teacher_depth"][i] for i in kept],
+        y=[float(cmp["teacher_plotted"][i]) for i in kept], mode="markers",
+        name="teacher layers LaTen keeps",
+        customdata=[[p["teacher_layer"], p["student_layer"]] for p in cmp["pairs"]],
+        marker={"size": 14, "symbol": "circle-open", "color": "#d62728", "line": {"width": 2}},
+        hovertemplate="teacher layer %{customdata[0]} → student layer %{customdata[1]}"
+                      "<extra></extra>"))
+    rho = cmp["profile_spearman"]
+    rho_text = "n/a" if rho is None else f"{rho:.2f}"
+    label = {"ffn": "FFN", "attn": "attention"}.get(kind, kind)
+    fig.update_layout(
+        height=HEIGHT,
+        title={"text": f"{label} layer attribution on relative depth<br><sup>profile Spearman "
+                       f"{rho_text}; top-{cmp['top_k']} overlap {cmp['top_overlap']:.2f}; mean "
+                       f"depth shift of LaTen's mapping {cmp['mean_depth_shift']:.3f}</sup>"},
+        xaxis={"title": {"text": "relative depth (layer + 0.5) / L"}, "range": [0, 1]},
+        yaxis={"title": {"text": f"{label} layer score" + (" (normalised)" if normalise else "")}})
+    return fig
+
+
+def neuron_score_map(locate_json: Mapping[str, Any], kind: str = "ffn",
+                     name: str = "") -> go.Figure:
+    """Layer × neuron heatmap of one locate result's neuron scores (signed: centred at 0)."""
+    z = np.asarray(locate_json[f"{kind}_neuron_scores"], dtype=float)
+    label = {"ffn": "FFN neuron", "attn": "attention neuron (head · d_head + j)"}.get(kind, kind)
+    fig = go.Figure(go.Heatmap(
+        z=z.tolist(), x=list(range(z.shape[1])), y=list(range(z.shape[0])), zmid=0.0,
+        colorscale=DIVERGING, colorbar={"title": {"text": "score"}},
+        hovertemplate="layer %{y}<br>neuron %{x}<br>score %{z:.6g}<extra></extra>"))
+    fig.update_layout(
+        height=HEIGHT,
+        title={"text": f"{label} attribution scores, layer × neuron" + (f" — {name}" if name else "")},
+        xaxis={"title": {"text": label}}, yaxis={"title": {"text": "layer"}, "dtick": 1})
+    return fig
+
+
+def published_reference_table(result: SimilarityResult | Mapping[str, Any] | None = None
+                               ) -> list[dict[str, Any]]:
+    """Rows (module, published mean, ours) to show our means beside the paper's."""
+    ours = _similarity(result) if result is not None else None
+    rows = []
+    for module, published in PUBLISHED_MEANS.items():
+        row: dict[str, Any] = {"module": module, "published_mean": published,
+                               "published_source": PUBLISHED_SOURCE}
+        if ours is not None and module in ours.matrices:
+            row.update(our_mean=ours.mean[module], our_std=ours.std[module], our_metric=ours.label)
+        rows.append(row)
+    return rows
+
+
+def reference_table_figure(result: SimilarityResult | Mapping[str, Any] | None = None) -> go.Figure:
+    rows = published_reference_table(result)
+    header = ["module", "published (Llama-2 13B vs 7B)"]
+    cells = [[r["module"] for r in rows], [f"{r['published_mean']:.3f}" for r in rows]]
+    if result is not None:
+        header.append(f"ours ({rows[0].get('our_metric', '')})")
+        cells.append([f"{r['our_mean']:.3f} ± {r['our_std']:.3f}" if "our_mean" in r else "—"
+                      for r in rows])
+    fig = go.Figure(go.Table(header={"values": header}, cells={"values": cells}))
+    fig.update_layout(height=HEIGHT, title={"text": f"Mean similarity per module<br><sup>"
+                                                    f"{PUBLISHED_SOURCE}</sup>"})
+    return fig
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "to_json") and callable(obj.to_json):
+        obj = obj.to_json()
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def save_figure(fig: go.Figure, path_html: str | Path, data: Any = None) -> tuple[Path, Path | None]:
+    """Write `x.html` (plotly.js embedded, so it opens offline) and, given data, `x.json` beside it.
+
+    `data` may be a JSON-ready dict or a result object with `.to_json()`. Returns both paths.
+    """
+    path = Path(path_html)
+    if path.suffix.lower() != ".html":
+        path = path.with_name(path.name + ".html")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(path, include_plotlyjs=True, full_html=True)
+    if data is None:
+        return path, None
+    json_path = path.with_suffix(".json")
+    json_path.write_text(json.dumps(_jsonable(data), indent=2, allow_nan=False), encoding="utf-8")
+    return path, json_path
