@@ -105,6 +105,135 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- locate and analyse -----------------------------------------------------------------------
+def cmd_locate(args: argparse.Namespace) -> int:
+    from .locate import LocateConfig, locate
+    from .models import load_model
+
+    loaded = load_model(args.model, device=args.device)
+    config = LocateConfig(scale=args.scale, attn_term=args.attn_term)
+    result = locate(loaded.model, loaded.tokenizer, loaded.spec, [(args.prompt, args.answer)],
+                    config, top_k=args.top_k)
+    if args.json:
+        _print_json(result.to_json())
+        return 0
+    data = result.to_json()
+    print(f"target token id {data['target_token_id']}  ({result.seconds:.3f} s)")
+    print("top attention layers:", data["top_attn_layers"][:args.top_k])
+    print("top FFN layers:      ", data["top_ffn_layers"][:args.top_k])
+    for ell in data["top_ffn_layers"][:3]:
+        print(f"  layer {ell} top FFN neurons:", list(result.top_neurons("ffn", ell, args.top_k)))
+    return 0
+
+
+def _similarity_texts(args: argparse.Namespace) -> tuple[list[str], str]:
+    from .tasks import get_task
+
+    if args.text:
+        return [args.text], "typed text"
+    task = get_task(args.task)
+    examples = task.split(args.split, args.seed)[:args.limit]
+    return [task.full_text(ex) for ex in examples], f"{len(examples)} {args.task}/{args.split} examples"
+
+
+def cmd_similarity(args: argparse.Namespace) -> int:
+    from .analyse import representation_similarity
+    from .figures import save_figure, similarity_heatmaps
+    from .models import load_model
+
+    teacher, student = load_model(args.teacher), load_model(args.student)
+    texts, described = _similarity_texts(args)
+    result = representation_similarity(teacher, student, texts, metric=args.metric,
+                                       unbiased=args.unbiased, inputs_description=described)
+    data = result.to_json()
+    if args.html:
+        save_figure(similarity_heatmaps(result), args.html, data=data)
+    if args.json:
+        _print_json(data)
+        return 0
+    print(f"{args.metric} similarity, student layers × teacher layers, on {described}")
+    for module, matrix in result.matrices.items():
+        print(f"  {module:10} mean {result.mean[module]:+.3f}  std {result.std[module]:.3f}")
+    return 0
+
+
+# ---- transfer and runs --------------------------------------------------------------------------
+def cmd_transfer(args: argparse.Namespace) -> int:
+    from .transfer import TransferRequest, run_transfer
+
+    settings: dict[str, Any] = {}
+    if args.steps is not None:
+        settings["steps"] = args.steps
+    if args.transfer_rate is not None:
+        settings["transfer_rate"] = args.transfer_rate
+    if args.lr is not None:
+        settings["lr"] = args.lr
+    if args.epochs is not None:
+        settings["epochs"] = args.epochs
+    request = TransferRequest(paradigm=args.paradigm, student=args.student, teacher=args.teacher,
+                              task=args.task, data=args.data, task_kind=args.task_kind,
+                              settings=settings, seed=args.seed, out=args.out,
+                              eval_limit=args.eval_limit, student_device=args.student_device,
+                              teacher_device=args.teacher_device)
+    bar: dict[str, Any] = {}
+
+    def progress(done: int, total: int, message: str) -> None:
+        if bar.get("total") != total or bar.get("bar") is None:
+            if bar.get("bar") is not None:
+                bar["bar"].close()
+            bar["bar"] = tqdm(total=total, file=sys.stderr, leave=False)
+            bar["total"] = total
+        bar["bar"].n = done
+        bar["bar"].set_description(message[:60])
+        bar["bar"].refresh()
+
+    result = run_transfer(request, progress)
+    if bar.get("bar") is not None:
+        bar["bar"].close()
+    m = result.metrics
+    if args.json:
+        _print_json({"run_dir": str(result.run_dir), "status": result.status,
+                     "base_score": m["base"]["score"], "result_score": m["result"]["score"],
+                     "delta": m["delta"], "seconds": m["seconds"], "n": m["result"]["n"]})
+    else:
+        print(f"run: {result.run_dir}")
+        print(f"test score ({m['result']['n']} items): base student {m['base']['score']:.3f} → "
+              f"{args.paradigm} {m['result']['score']:.3f}  ({m['delta']:+.3f})")
+    return 0
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    from .runs import list_runs
+
+    rows = list_runs(args.root)
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no runs yet")
+    for row in rows:
+        scores = "" if row["result_score"] is None else \
+            f"{row['base_score']:.3f} → {row['result_score']:.3f}"
+        print(f"{row['name']:50} {row['status']:10} {row['paradigm'] or '':8} {row['task'] or '':10} {scores}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import reproduce
+
+    tasks = ["facts", "arith", "complete", "write"] if args.tasks == "all" else args.tasks.split(",")
+    settings: dict[str, dict[str, Any]] = {}
+    if args.epochs is not None:
+        settings = {p: {"epochs": args.epochs} for p in ("seeking", "lora", "pissa")}
+    table = reproduce(args.teacher, args.student, tasks, list(range(args.seeds)), args.out,
+                      settings=settings, eval_limit=args.eval_limit,
+                      progress=lambda message: print(message, file=sys.stderr))
+    from .reproduce import markdown_table
+
+    print(json.dumps(table, indent=2, default=str) if args.json else markdown_table(table))
+    return 0
+
+
 # ---- the embedded family ---------------------------------------------------------------------
 def cmd_zoo_build(args: argparse.Namespace) -> int:
     from .zoo import build_zoo
@@ -151,6 +280,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="do not wrap the prompt in the chat format")
     p.add_argument("--device", default=None)
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("locate", help="logit-lens attribution of layers and neurons")
+    p.add_argument("--model", required=True)
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--answer", required=True)
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--scale", default="sigma_sqrt", choices=["sigma_sqrt", "rms"])
+    p.add_argument("--attn-term", default="self", choices=["self", "summed"])
+    p.add_argument("--device", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_locate)
+
+    p = sub.add_parser("similarity", help="representation similarity heatmaps of a pair")
+    p.add_argument("--teacher", required=True)
+    p.add_argument("--student", required=True)
+    p.add_argument("--task", default="facts")
+    p.add_argument("--split", default="test")
+    p.add_argument("--limit", type=int, default=64)
+    p.add_argument("--text", default=None, help="compare on this text instead of a task split")
+    p.add_argument("--metric", default="cka", choices=["cka", "cosine"])
+    p.add_argument("--unbiased", action="store_true", help="unbiased CKA estimator")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--html", default=None, help="save the heatmaps as standalone HTML (+ .json)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_similarity)
+
+    p = sub.add_parser("transfer", help="run a transfer and save it as a run directory")
+    p.add_argument("--paradigm", required=True, help="laten, seeking, lora or pissa")
+    p.add_argument("--teacher", default=None)
+    p.add_argument("--student", required=True)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--task", default=None)
+    source.add_argument("--data", default=None, help="directory of extract/align/train/test.jsonl")
+    p.add_argument("--task-kind", default="exact", help="scorer for --data: exact or number")
+    p.add_argument("--steps", type=int, default=None, help="LaTen steps (default: one per extract example)")
+    p.add_argument("--transfer-rate", type=float, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--epochs", type=float, default=None, help="fine-tuning epochs (LoRA paradigms)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-limit", type=int, default=100, help="test items scored before/after")
+    p.add_argument("--out", default=None, help="run directory (default runs/<time>-<paradigm>-<task>)")
+    p.add_argument("--student-device", default=None)
+    p.add_argument("--teacher-device", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_transfer)
+
+    p = sub.add_parser("reproduce", help="the research's main table at the lab's scale")
+    p.add_argument("--teacher", required=True)
+    p.add_argument("--student", required=True)
+    p.add_argument("--tasks", default="all", help="'all' or a comma-separated list")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=float, default=None, help="fine-tuning epochs (LoRA paradigms)")
+    p.add_argument("--eval-limit", type=int, default=None, help="test items per score (default all)")
+    p.add_argument("--out", default="reproduce")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("runs", help="saved runs")
+    runs = p.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
+    r = runs.add_parser("list", help="list saved runs")
+    r.add_argument("--root", default=None)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_runs_list)
 
     p = sub.add_parser("zoo", help="the embedded model family")
     zoo = p.add_subparsers(dest="zoo_command", required=True, metavar="ACTION")

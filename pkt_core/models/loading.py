@@ -115,6 +115,7 @@ def resolve_ref(ref: str) -> ModelRef:
     path = Path(text).expanduser()
     if path.is_dir():
         if (path / "model" / "config.json").is_file():
+            _require_complete_run(path)
             return ModelRef(text, "run", path / "model")
         if (path / "config.json").is_file():
             return ModelRef(text, "local", path)
@@ -123,6 +124,18 @@ def resolve_ref(ref: str) -> ModelRef:
         return ModelRef(text, "hub", hub_id=text)
     raise ModelNotAvailable(f"unknown model '{text}': not an embedded name, a local directory "
                             f"or a hub id (owner/name). {_available_hint()}")
+
+
+def _require_complete_run(path: Path) -> None:
+    """A run directory is a model only once its run finished (status.json says so)."""
+    import json
+
+    try:
+        status = json.loads((path / "status.json").read_text()).get("status")
+    except (OSError, ValueError):
+        return  # a plain directory with model/ inside, not written by PKT Lab
+    if status != "complete":
+        raise ModelNotAvailable(f"run '{path}' is {status}, not complete; its model is not final")
 
 
 def ref_availability(ref: ModelRef) -> str:

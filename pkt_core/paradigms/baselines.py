@@ -1,0 +1,65 @@
+"""Honest baselines on the same budget as Seeking: LoRA (peft's default init) and PiSSA.
+
+Both fine-tune a rank-16 LoRA on the train split exactly like Seeking does after its
+initialisation, so any difference in the results table is due to where the LoRA starts.
+(The untouched student and the teacher are the other two rows; they need no training.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import Paradigm, ParadigmConfig, TransferContext, TransferError, TransferOutcome, register
+from .common import LORA_MODULES, attach_lora, finetune
+
+
+@dataclass
+class LoRAConfig(ParadigmConfig):
+    rank: int = 16
+    alpha: float = 16.0
+    modules: tuple[str, ...] = LORA_MODULES
+    epochs: float = 3.0
+    lr: float = 3e-4
+    batch_size: int = 64
+    max_len: int = 256
+
+    def validate(self) -> None:
+        super().validate()
+        if self.rank < 1:
+            raise TransferError("LoRA rank must be ≥ 1")
+        if not self.epochs > 0:
+            raise TransferError("epochs must be > 0")
+        if not 0 < self.lr < 1:
+            raise TransferError("learning rate must be in (0, 1)")
+        if self.batch_size < 1:
+            raise TransferError("batch size must be ≥ 1")
+        unknown = set(self.modules) - set(LORA_MODULES)
+        if unknown or not self.modules:
+            raise TransferError(f"LoRA modules must be a non-empty subset of {', '.join(LORA_MODULES)}")
+        self.modules = tuple(self.modules)
+
+
+class _LoRABaseline(Paradigm):
+    family = "baseline"
+    needs_teacher = False
+    config_class = LoRAConfig
+    init: str | bool = True
+
+    def run(self, ctx: TransferContext, config: LoRAConfig) -> TransferOutcome:  # type: ignore[override]
+        ctx.progress(0, 1, f"initialising LoRA ({self.title})")
+        model = attach_lora(ctx.student, config.modules, config.rank, config.alpha, self.init)
+        history = finetune(model, ctx.student.tokenizer, ctx.task, ctx.splits["train"], ctx,
+                           epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
+                           max_len=config.max_len, seed=config.seed)
+        return TransferOutcome(model, "adapter", {"finetune": history})
+
+
+@register
+class LoRABaseline(_LoRABaseline):
+    name, title, init = "lora", "LoRA (random init)", True
+
+
+@register
+class PiSSABaseline(_LoRABaseline):
+    # PiSSA starts the LoRA at the student's own top singular directions (peft computes the SVD
+    # and leaves W minus that part as the frozen base).
+    name, title, init = "pissa", "PiSSA (student's own SVD init)", "pissa"

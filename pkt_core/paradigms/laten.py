@@ -1,0 +1,259 @@
+"""LaTen (Locate-then-Align, PrePKT; PAPER_NOTES §3): locate → hypernetwork → inject, no fine-tuning.
+
+Per step:
+  1. locate on the step's example, in teacher and student (logit-lens attribution, pkt_core.locate);
+     keep the top L_S teacher layers by score (attention and FFN separately), in depth order, the
+     i-th kept teacher layer feeding student layer i; in each, the top ⌊r·f_S⌋ FFN neurons and the
+     top ⌊r·d_S⌋ attention neurons, ranked separately in teacher and student (rank k → rank k);
+  2. extract the teacher's up_proj rows / down_proj columns and v_proj rows / o_proj columns of
+     those neurons, as [layers, neurons, d_T];
+  3. translate them with one hypernetwork per module type, Linear(d_T,d_T) → ReLU → Linear(d_T,d_S);
+  4. inject by *adding* the translation at the student's located rows/columns — done functionally
+     (torch.func.functional_call with edited weight tensors), so the student is never modified and
+     gradients reach only the hypernetwork;
+  5. loss on 16 examples (15 random align + the step's) = Σ_examples LM loss on answer tokens
+     + 1000 · Σ_modules mean(δ²) per example; AdamW + one-cycle schedule.
+Finally: locate once on one example, translate once, inject, and merge into the weights (the
+released inference script forgot the merge and saved the unmodified student).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from ..locate import LocateCache, LocateConfig, locate
+from ..models import block_part
+from .base import (Paradigm, ParadigmConfig, TransferContext, TransferError, TransferOutcome,
+                   check_finite, register)
+from .common import IGNORE, lm_batch, one_cycle_lr
+
+MODULES = ("up_proj", "down_proj", "v_proj", "o_proj")
+# How each module's located vectors sit in its weight: rows (dim 0) or columns (dim 1).
+_AXIS = {"up_proj": 0, "down_proj": 1, "v_proj": 0, "o_proj": 1}
+_KIND = {"up_proj": "ffn", "down_proj": "ffn", "v_proj": "attn", "o_proj": "attn"}
+
+
+@dataclass
+class LaTenConfig(ParadigmConfig):
+    transfer_rate: float = 0.1
+    steps: int | None = None  # default: one step per extract example (≈20)
+    align_examples_per_step: int = 15  # + the step's own extract example = 16
+    lr: float = 3e-5
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup_frac: float = 0.1
+    reg_weight: float = 1000.0
+    init_std: float = 1e-5
+    max_len: int = 256
+    final_step: int | None = None  # which checkpoint to inject (None = the last)
+    locate_scale: str = "sigma_sqrt"
+    locate_attn_term: str = "self"
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0 < self.transfer_rate <= 1:
+            raise TransferError(f"transfer rate must be in (0, 1] (got {self.transfer_rate})")
+        if self.steps is not None and self.steps < 1:
+            raise TransferError(f"steps must be ≥ 1 (got {self.steps})")
+        if not 0 < self.lr < 1:
+            raise TransferError("learning rate must be in (0, 1)")
+        if self.align_examples_per_step < 0 or self.init_std <= 0 or self.reg_weight < 0:
+            raise TransferError("align examples ≥ 0, init std > 0 and regulariser weight ≥ 0")
+        if self.final_step is not None and not 1 <= self.final_step <= (self.steps or self.final_step):
+            raise TransferError("final step must be between 1 and the number of steps")
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+        LocateConfig(scale=self.locate_scale, attn_term=self.locate_attn_term)  # validates
+
+
+class HyperNetwork(nn.Module):
+    """Maps the hidden axis d_T → d_S, shared by all layers and neurons of one module type."""
+
+    def __init__(self, d_teacher: int, d_student: int, init_std: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d_teacher, d_teacher, bias=False), nn.ReLU(),
+                                 nn.Linear(d_teacher, d_student, bias=False))
+        for layer in (self.net[0], self.net[2]):
+            nn.init.normal_(layer.weight, 0.0, init_std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+@dataclass
+class Located:
+    """Which layers and neurons one step moves: per student layer i, the teacher layer and the
+    rank-matched neuron indices (teacher index k ↔ student index k)."""
+    teacher_layers: dict[str, list[int]]  # kind → teacher layer per student layer
+    teacher_neurons: dict[str, list[list[int]]]  # kind → [student layer][rank] teacher neuron
+    student_neurons: dict[str, list[list[int]]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"teacher_layers": self.teacher_layers, "teacher_neurons": self.teacher_neurons,
+                "student_neurons": self.student_neurons}
+
+
+def _kv_row(spec_shape: Any, neuron: int) -> int:
+    """o_proj input index (head h, dim j) → v_proj output row (its k/v head, dim j) under GQA."""
+    head, dim = divmod(neuron, spec_shape.head_dim)
+    group = spec_shape.n_heads // spec_shape.n_kv_heads
+    return (head // group) * spec_shape.head_dim + dim
+
+
+class LaTenEngine:
+    """The LaTen pieces with their state (hypernetworks, locate caches) for one pair."""
+
+    def __init__(self, teacher: Any, student: Any, config: LaTenConfig) -> None:
+        self.teacher, self.student, self.config = teacher, student, config
+        for p in [*teacher.model.parameters(), *student.model.parameters()]:
+            p.requires_grad_(False)  # only the hypernetworks learn
+        self.device = student.device
+        self.loc_config = LocateConfig(scale=config.locate_scale, attn_term=config.locate_attn_term)
+        self.caches = (LocateCache(), LocateCache())
+        d_t, d_s = teacher.shape.hidden, student.shape.hidden
+        torch.manual_seed(config.seed)
+        self.hyper = nn.ModuleDict({m: HyperNetwork(d_t, d_s, config.init_std) for m in MODULES})
+        self.hyper.to(self.device, torch.float32)
+        self.n_ffn = max(1, int(config.transfer_rate * student.shape.ffn))
+        self.n_attn = max(1, int(config.transfer_rate * student.shape.n_heads * student.shape.head_dim))
+
+    # ---- 1. locate --------------------------------------------------------------------------
+    def locate(self, example: tuple[str, str]) -> Located:
+        t, s = self.teacher, self.student
+        t_res = locate(t.model, t.tokenizer, t.spec, [example], self.loc_config, cache=self.caches[0])
+        s_res = locate(s.model, s.tokenizer, s.spec, [example], self.loc_config, cache=self.caches[1])
+        n_layers = s.shape.n_layers
+        layers, t_neurons, s_neurons = {}, {}, {}
+        for kind, width in (("ffn", self.n_ffn), ("attn", self.n_attn)):
+            chosen = sorted(t_res.top_layers(kind, n_layers))  # top L_S, back in depth order
+            layers[kind] = chosen
+            t_neurons[kind] = [list(map(int, t_res.top_neurons(kind, ell, width))) for ell in chosen]
+            s_neurons[kind] = [list(map(int, s_res.top_neurons(kind, i, width))) for i in range(n_layers)]
+        return Located(layers, t_neurons, s_neurons)
+
+    # ---- 2. extract -------------------------------------------------------------------------
+    def extract(self, loc: Located) -> dict[str, torch.Tensor]:
+        """Teacher vectors per module as [student layers, neurons, d_T], fp32 on the student's device."""
+        t = self.teacher
+        out = {}
+        with torch.no_grad():
+            for module in MODULES:
+                kind = _KIND[module]
+                rows = []
+                for ell, neurons in zip(loc.teacher_layers[kind], loc.teacher_neurons[kind]):
+                    weight = block_part(t.model, t.spec, ell, module).weight
+                    index = [_kv_row(t.shape, k) for k in neurons] if module == "v_proj" else neurons
+                    idx = torch.tensor(index, device=weight.device)
+                    picked = weight.index_select(_AXIS[module], idx)
+                    rows.append(picked if _AXIS[module] == 0 else picked.T)
+                out[module] = torch.stack(rows).to(self.device, torch.float32)
+        return out
+
+    # ---- 3 + 4. translate and inject ---------------------------------------------------------
+    def translate(self, extracted: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {m: self.hyper[m](x) for m, x in extracted.items()}
+
+    def injected_weights(self, loc: Located, deltas: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Student weights with the deltas added at the located rows/columns (differentiable)."""
+        s = self.student
+        named: dict[str, torch.Tensor] = {}
+        for module, delta in deltas.items():
+            kind = _KIND[module]
+            for i, neurons in enumerate(loc.student_neurons[kind]):
+                path = f"{s.spec.layers}.{i}.{s.spec.block_module(module)}.weight"
+                weight = block_part(s.model, s.spec, i, module).weight
+                index = [_kv_row(s.shape, k) for k in neurons] if module == "v_proj" else neurons
+                idx = torch.tensor(index, device=weight.device)
+                # index_add accumulates where several attention heads share one k/v row (GQA).
+                named[path] = weight.float().index_add(_AXIS[module], idx, delta[i] if _AXIS[module] == 0
+                                                       else delta[i].T).to(weight.dtype)
+        return named
+
+    def regulariser(self, deltas: dict[str, torch.Tensor]) -> torch.Tensor:
+        return sum(d.pow(2).mean() for d in deltas.values())  # type: ignore[return-value]
+
+    def merge(self, loc: Located) -> dict[str, torch.Tensor]:
+        """Translate once and write the result into the student's weights (in place)."""
+        with torch.no_grad():
+            deltas = self.translate(self.extract(loc))
+            for path, weight in self.injected_weights(loc, deltas).items():
+                self.student.model.get_parameter(path).copy_(weight)
+        return {m: d.detach() for m, d in deltas.items()}
+
+
+def _per_example_loss(model: Any, weights: dict[str, torch.Tensor], batch: Any) -> torch.Tensor:
+    """Mean answer-token cross-entropy of each example, through the injected student."""
+    logits = functional_call(model, weights, args=(), strict=False,
+                             kwargs={"input_ids": batch.input_ids,
+                                     "attention_mask": batch.attention_mask}).logits[:, :-1].float()
+    targets = batch.labels[:, 1:]
+    token_loss = nn.functional.cross_entropy(logits.transpose(1, 2), targets, ignore_index=IGNORE,
+                                             reduction="none")
+    counts = (targets != IGNORE).sum(1).clamp(min=1)
+    return token_loss.sum(1) / counts
+
+
+@register
+class LaTen(Paradigm):
+    name, title, family = "laten", "LaTen (PrePKT)", "PrePKT"
+    config_class = LaTenConfig
+
+    def run(self, ctx: TransferContext, config: LaTenConfig) -> TransferOutcome:  # type: ignore[override]
+        if ctx.teacher is None:
+            raise TransferError("LaTen needs a teacher")
+        extract, align = ctx.splits["extract"], ctx.splits["align"]
+        if not extract:
+            raise TransferError("LaTen needs at least one extract example")
+        student, task = ctx.student, ctx.task
+        engine = LaTenEngine(ctx.teacher, student, config)
+        params = list(engine.hyper.parameters())
+        optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
+                                      betas=config.betas)
+        total = config.steps or len(extract)
+        if config.final_step is not None and config.final_step > total:
+            raise TransferError(f"final step {config.final_step} is after the last step {total}")
+        rng = random.Random(config.seed)
+        history: list[dict[str, Any]] = []
+        chosen: dict[str, torch.Tensor] = {}
+        for step in range(total):
+            ctx.check_cancel()
+            example = extract[step % len(extract)]
+            loc = engine.locate((example.prompt, example.answer))
+            batch_items = rng.sample(align, min(config.align_examples_per_step, len(align))) + [example]
+            batch = lm_batch(student.tokenizer, task, batch_items, config.max_len).to(engine.device)
+            for group in optimiser.param_groups:
+                group["lr"] = one_cycle_lr(step, total, config.lr, config.warmup_frac)
+            deltas = engine.translate(engine.extract(loc))
+            weights = engine.injected_weights(loc, deltas)
+            lm = _per_example_loss(student.model, weights, batch)
+            reg = engine.regulariser(deltas)
+            # The released code sums per-example losses, each with the regulariser added.
+            loss = lm.sum() + config.reg_weight * reg * len(batch_items)
+            check_finite(loss.detach(), step + 1)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            row = {"step": step + 1, "loss": float(loss), "lm_loss": float(lm.mean()),
+                   "reg": float(reg), "lr": optimiser.param_groups[0]["lr"],
+                   "teacher_ffn_layers": loc.teacher_layers["ffn"],
+                   "teacher_attn_layers": loc.teacher_layers["attn"],
+                   "located_ffn_neurons": engine.n_ffn, "located_attn_neurons": engine.n_attn}
+            history.append(row)
+            ctx.log(row)
+            ctx.checkpoint(f"step-{step + 1:03d}", {"hypernetwork": engine.hyper.state_dict(),
+                                                    "located": loc.as_dict(), "step": step + 1})
+            ctx.progress(step + 1, total, f"LaTen step {step + 1}/{total} loss {float(loss):.3f}")
+            if step + 1 == config.final_step:  # the paper reports the best step per task
+                chosen = {k: v.detach().clone() for k, v in engine.hyper.state_dict().items()}
+        if config.final_step is not None:
+            engine.hyper.load_state_dict(chosen)
+        # Use: locate once on one example, translate once, inject, merge.
+        final_loc = engine.locate((extract[0].prompt, extract[0].answer))
+        deltas = engine.merge(final_loc)
+        return TransferOutcome(student.model, "merged", {
+            "steps": history, "used_step": config.final_step or total, "final_located": final_loc.as_dict(),
+            "delta_norms": {m: float(d.norm()) for m, d in deltas.items()}})

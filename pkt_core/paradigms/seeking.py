@@ -1,0 +1,124 @@
+"""Seeking (PostPKT, PAPER_NOTES §4): sensitivity → layers → sub-block → SVD LoRA → fine-tune.
+
+1. Sensitivity of every teacher projection on a few task examples: S = Σ_examples |θ ⊙ ∇θ L|.
+2. Layer score = Σ S over the layer's matrices; keep the top L_S teacher layers in depth order;
+   the k-th kept teacher layer feeds student layer k.
+3. Each teacher matrix is cut to the student's shape: the contiguous sub-block with the largest
+   summed sensitivity (summed-area table).
+4. Rank-r SVD of that block gives the LoRA init B = U_r Σ_r, A = V_rᵀ (alpha = r so scale 1); the
+   student's W becomes W − BA so its starting function is unchanged.
+5. The LoRA is fine-tuned on the train split with the same budget as the baselines.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..analyse import largest_subblock, svd_lora_init
+from ..models import block_part
+from .base import Paradigm, TransferContext, TransferError, TransferOutcome, register
+from .baselines import LoRAConfig
+from .common import answer_loss, attach_lora, finetune, lm_batch, lora_layers
+
+
+@dataclass
+class SeekingConfig(LoRAConfig):
+    n_sensitivity_examples: int = 32
+
+    def validate(self) -> None:
+        super().validate()
+        if self.n_sensitivity_examples < 1:
+            raise TransferError("Seeking needs at least one sensitivity example")
+
+
+def teacher_sensitivity(ctx: TransferContext, modules: tuple[str, ...], n_examples: int,
+                        max_len: int) -> dict[tuple[int, str], torch.Tensor]:
+    """Σ_examples |θ ⊙ ∇θ L| for every (layer, module) weight of the teacher (fp32).
+
+    One backward per example: the absolute value is taken per example, so the examples cannot be
+    pooled into one batch gradient.
+    """
+    teacher = ctx.teacher
+    examples = (ctx.splits["extract"] + ctx.splits["align"] + ctx.splits["train"])[:n_examples]
+    if not examples:
+        raise TransferError("no examples to measure the teacher's sensitivity on")
+    weights = {(layer, name): block_part(teacher.model, teacher.spec, layer, name).weight
+               for layer in range(teacher.shape.n_layers) for name in modules}
+    for p in teacher.model.parameters():
+        p.requires_grad_(False)
+    for w in weights.values():
+        w.requires_grad_(True)
+    sensitivity = {key: torch.zeros(w.shape, dtype=torch.float32, device=w.device)
+                   for key, w in weights.items()}
+    device = teacher.device
+    try:
+        for i, ex in enumerate(examples):
+            ctx.check_cancel()
+            loss = answer_loss(teacher.model, lm_batch(teacher.tokenizer, ctx.task, [ex], max_len).to(device))
+            grads = torch.autograd.grad(loss, list(weights.values()))
+            for (key, w), g in zip(weights.items(), grads):
+                sensitivity[key] += (w.detach().float() * g.float()).abs()
+            ctx.progress(i + 1, len(examples), f"teacher sensitivity {i + 1}/{len(examples)}")
+    finally:
+        for w in weights.values():
+            w.requires_grad_(False)
+    return sensitivity
+
+
+def select_layers(sensitivity: dict[tuple[int, str], torch.Tensor], n_teacher: int,
+                  n_student: int) -> list[int]:
+    """Top n_student teacher layers by summed sensitivity, in depth order (ties → lower index)."""
+    score = [sum(float(s.sum()) for (layer, _), s in sensitivity.items() if layer == ell)
+             for ell in range(n_teacher)]
+    ranked = sorted(range(n_teacher), key=lambda ell: (-score[ell], ell))[:n_student]
+    return sorted(ranked)
+
+
+@register
+class Seeking(Paradigm):
+    name, title, family = "seeking", "Seeking (PostPKT)", "PostPKT"
+    config_class = SeekingConfig
+
+    def run(self, ctx: TransferContext, config: SeekingConfig) -> TransferOutcome:  # type: ignore[override]
+        if ctx.teacher is None:
+            raise TransferError("Seeking needs a teacher")
+        student, teacher = ctx.student, ctx.teacher
+        sens = teacher_sensitivity(ctx, config.modules, config.n_sensitivity_examples, config.max_len)
+        layers = select_layers(sens, teacher.shape.n_layers, student.shape.n_layers)
+        model = attach_lora(student, config.modules, config.rank, config.alpha, init=True)
+        wrapped = lora_layers(model, student, config.modules)
+        scale = config.alpha / config.rank
+        extraction: list[dict[str, Any]] = []
+        skipped: list[str] = []
+        with torch.no_grad():
+            for s_layer, t_layer in enumerate(layers):
+                for name in config.modules:
+                    lora = wrapped[(s_layer, name)]
+                    w_student = lora.base_layer.weight
+                    w_teacher = block_part(teacher.model, teacher.spec, t_layer, name).weight
+                    rows, cols = w_student.shape
+                    if w_teacher.shape[0] < rows or w_teacher.shape[1] < cols:
+                        skipped.append(f"layer {s_layer} {name}: teacher {tuple(w_teacher.shape)} "
+                                       f"smaller than student {tuple(w_student.shape)}")
+                        continue
+                    r0, c0 = largest_subblock(sens[(t_layer, name)], rows, cols)
+                    block = w_teacher[r0:r0 + rows, c0:c0 + cols].float()
+                    b, a = svd_lora_init(block, config.rank)
+                    delta = (b @ a) * scale
+                    lora.lora_B["default"].weight.copy_(b.to(lora.lora_B["default"].weight.dtype))
+                    lora.lora_A["default"].weight.copy_(a.to(lora.lora_A["default"].weight.dtype))
+                    # W ← W − BA: the student starts exactly where it was.
+                    w_student.copy_((w_student.float() - delta).to(w_student.dtype))
+                    extraction.append({"student_layer": s_layer, "teacher_layer": t_layer,
+                                       "module": name, "row0": int(r0), "col0": int(c0)})
+        ctx.log({"phase": "extract", "teacher_layers": layers, "skipped": skipped})
+        history = finetune(model, student.tokenizer, ctx.task, ctx.splits["train"], ctx,
+                           epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
+                           max_len=config.max_len, seed=config.seed)
+        layer_scores = [sum(float(s.sum()) for (ell, _), s in sens.items() if ell == t)
+                        for t in range(teacher.shape.n_layers)]
+        return TransferOutcome(model, "adapter", {
+            "teacher_layers": layers, "teacher_layer_sensitivity": layer_scores,
+            "extraction": extraction, "skipped": skipped, "finetune": history})

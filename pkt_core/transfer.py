@@ -1,0 +1,147 @@
+"""Run one transfer end to end: validate → run directory → paradigm → save → evaluate.
+
+Everything that can be refused is refused before any model is loaded: unknown paradigm or task,
+settings out of range, an empty split, an incompatible pair, an output directory that is taken.
+"""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .evaluate import evaluate_task
+from .models import check_pair, inspect_model, load_model
+from .paradigms.base import (Paradigm, ParadigmConfig, TransferCancelled, TransferContext,
+                             TransferError, TransferOutcome, get_paradigm)
+from .runs import RUN_MARKER, RunDir
+from .tasks import Task, get_task
+
+Progress = Callable[[int, int, str], None]
+
+# Which splits each paradigm reads (an empty one is refused up front).
+_NEEDED_SPLITS = {"laten": ("extract", "align"), "seeking": ("train",), "lora": ("train",),
+                  "pissa": ("train",)}
+
+
+@dataclass
+class TransferRequest:
+    paradigm: str
+    student: str
+    teacher: str | None = None
+    task: str | None = None  # a task name …
+    data: str | None = None  # … or a directory of user JSONL splits
+    task_kind: str = "exact"  # scorer for user data
+    task_options: dict[str, Any] = field(default_factory=dict)  # e.g. max_new_tokens for user data
+    settings: dict[str, Any] = field(default_factory=dict)  # paradigm config overrides
+    seed: int = 0
+    out: str | None = None
+    eval_limit: int | None = 100  # test items scored before/after (None = the whole split)
+    student_device: str | None = None
+    teacher_device: str | None = None
+    dtype: str | None = None
+
+
+@dataclass
+class TransferResult:
+    run_dir: Path
+    status: str
+    metrics: dict[str, Any]
+    artifacts: dict[str, Any]
+    outcome: TransferOutcome | None = None
+
+
+def _task_for(req: TransferRequest) -> Task:
+    if (req.task is None) == (req.data is None):
+        raise TransferError("give exactly one of a task name or a data directory")
+    if req.data is not None:
+        return get_task("jsonl", path=req.data, kind=req.task_kind, **req.task_options)
+    return get_task(req.task or "", **req.task_options)
+
+
+def prepare(req: TransferRequest) -> tuple[Paradigm, ParadigmConfig, Task, dict[str, list]]:
+    """All checks that need no model weights; raises TransferError/ValueError with one message."""
+    paradigm = get_paradigm(req.paradigm)
+    config = paradigm.config_class.from_dict({**req.settings, "seed": req.seed})
+    if req.eval_limit is not None and req.eval_limit < 1:
+        raise TransferError("the number of test items to evaluate must be ≥ 1")
+    task = _task_for(req)
+    splits = task.splits(req.seed)
+    for name in _NEEDED_SPLITS.get(paradigm.name, ()) + ("test",):
+        if not splits[name]:
+            raise TransferError(f"the {name} split of task '{task.name}' is empty")
+    if paradigm.needs_teacher:
+        if not req.teacher:
+            raise TransferError(f"{paradigm.title} needs a teacher model")
+        report = check_pair(inspect_model(req.teacher), inspect_model(req.student),
+                            same_tokenizer=True, paradigm=paradigm.name)
+        if not report.ok:
+            raise TransferError(report.verdict())
+    else:
+        inspect_model(req.student)  # an unknown student fails here, before any work
+    return paradigm, config, task, splits
+
+
+def _score(model: Any, tokenizer: Any, task: Task, req: TransferRequest, name: str) -> dict[str, Any]:
+    result = evaluate_task(model, tokenizer, task, "test", req.eval_limit, req.seed, model_name=name)
+    return {"score": result.score, "n": result.n, "extra": result.extra, "items": result.items}
+
+
+def run_transfer(req: TransferRequest, progress: Progress | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> TransferResult:
+    """Validate, run and save a transfer; the run directory records every step."""
+    paradigm, config, task, splits = prepare(req)
+    torch.manual_seed(req.seed)
+    run = RunDir.create(req.out, paradigm.name, task.name)
+    run.write_json("config.json", {
+        RUN_MARKER: True, "paradigm": paradigm.name, "family": paradigm.family,
+        "teacher": req.teacher if paradigm.needs_teacher else None, "student": req.student,
+        "task": task.name, "request": asdict(req), "config": config.as_dict(),
+        "split_sizes": {k: len(v) for k, v in splits.items()},
+        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+    run.set_status("running")
+    say = progress or (lambda done, total, msg: None)
+    started = time.perf_counter()
+    try:
+        student = load_model(req.student, req.student_device, req.dtype)
+        teacher = load_model(req.teacher, req.teacher_device, req.dtype) \
+            if paradigm.needs_teacher and req.teacher else None
+        say(0, 1, "scoring the base student")
+        base = _score(student.model, student.tokenizer, task, req, req.student)
+        ctx = TransferContext(student, teacher, task, splits, say, cancelled or (lambda: False),
+                              run.append_log, run.save_checkpoint)
+        outcome = paradigm.run(ctx, config)
+        final_model = _save_model(outcome, student, run)
+        say(0, 1, "scoring the transferred student")
+        result = _score(final_model, student.tokenizer, task, req, f"{paradigm.name} student")
+    except TransferCancelled as err:
+        run.set_status("cancelled", str(err), checkpoints=len(run.checkpoints()))
+        raise
+    except Exception as err:
+        run.set_status("failed", str(err), checkpoints=len(run.checkpoints()))
+        raise
+    metrics = {"task": task.name, "split": "test", "base": base, "result": result,
+               "delta": result["score"] - base["score"],
+               "seconds": round(time.perf_counter() - started, 2)}
+    run.write_json("metrics.json", metrics)
+    run.write_json("artifacts.json", outcome.artifacts)
+    run.set_status("complete", f"{paradigm.title}: {base['score']:.3f} → {result['score']:.3f}")
+    return TransferResult(run.path, "complete", metrics, outcome.artifacts, outcome)
+
+
+def _save_model(outcome: TransferOutcome, student: Any, run: RunDir) -> Any:
+    """Write model/ (merged weights, always) and adapter/ (LoRA paradigms); return the model."""
+    model = outcome.model
+    if outcome.kind == "adapter":
+        model.save_pretrained(run.path / "adapter")
+        model = model.merge_and_unload()
+    # Written beside, then renamed: a crash never leaves a half-written model/ behind.
+    staging = run.path / ".model.partial"
+    model.save_pretrained(staging)
+    student.tokenizer.save_pretrained(staging)
+    staging.rename(run.path / "model")
+    return model
