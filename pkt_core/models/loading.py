@@ -20,7 +20,8 @@ import torch
 from .architectures import ArchSpec, ModelShape, arch_for_config, shape_of
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
-EMBEDDED_DIR = ASSETS_DIR / "models"
+# PKT_EMBEDDED_DIR points the lab at another build of the family (e.g. a micro build for tests).
+EMBEDDED_DIR = Path(os.environ.get("PKT_EMBEDDED_DIR", ASSETS_DIR / "models"))
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 # Files a causal LM needs from a hub snapshot (skips pytorch_model.bin duplicates, ONNX, GGUF…).
 _HUB_PATTERNS = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt", "*.tiktoken"]
