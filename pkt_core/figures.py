@@ -255,3 +255,58 @@ def save_figure(fig: go.Figure, path_html: str | Path, data: Any = None) -> tupl
     json_path = path.with_suffix(".json")
     json_path.write_text(json.dumps(_jsonable(data), indent=2, allow_nan=False), encoding="utf-8")
     return path, json_path
+
+
+# ---- LaTen: does the hypernetwork bring teacher parameters into the student's space? ----------
+ALIGN_MODULES = ("up_proj", "down_proj", "v_proj", "o_proj")
+ALIGN_METHODS = {"hypernetwork": "trained hypernetwork", "naive": "naive sub-block (no learning)"}
+
+
+def alignment_heatmaps(alignment: Mapping[str, Any]) -> go.Figure:
+    """Student layer × teacher layer mean cosine between the student's located rows/columns and the
+    teacher's, mapped by the trained hypernetwork (top row) and by the naive map (bottom row)."""
+    matrices = alignment["matrices"]
+    titles = [f"{m} — {ALIGN_METHODS[k]}" for k in ALIGN_METHODS for m in ALIGN_MODULES]
+    fig = make_subplots(rows=2, cols=4, subplot_titles=titles, horizontal_spacing=0.05,
+                        vertical_spacing=0.18)
+    used = alignment.get("teacher_layers", {})
+    for r, method in enumerate(ALIGN_METHODS, start=1):
+        for c, module in enumerate(ALIGN_MODULES, start=1):
+            z = np.asarray(matrices[module][method], dtype=float)
+            fig.add_trace(go.Heatmap(
+                z=z.tolist(), coloraxis="coloraxis",
+                hovertemplate=(f"{module}, {ALIGN_METHODS[method]}<br>student layer %{{y}} · teacher "
+                               "layer %{x}<br>mean cosine %{z:.6f}<extra></extra>")), row=r, col=c)
+            kind = "ffn" if module in ("up_proj", "down_proj") else "attn"
+            pairs = used.get(kind, [])
+            fig.add_trace(go.Scatter(x=pairs, y=list(range(len(pairs))), mode="markers",
+                                     marker={"symbol": "square-open", "size": 12, "color": "black"},
+                                     name="layer pairs LaTen used", showlegend=(r, c) == (1, 1),
+                                     hoverinfo="skip"), row=r, col=c)
+    fig.update_layout(height=2 * HEIGHT, coloraxis={"colorscale": DIVERGING, "cmid": 0.0,
+                                                    "colorbar": {"title": {"text": "cosine"}}},
+                      title={"text": "LaTen parameter-space alignment: cosine of the student's located "
+                                     "rows/columns with the teacher's, mapped into the student's space"})
+    fig.update_xaxes(title_text="teacher layer", dtick=1)
+    fig.update_yaxes(title_text="student layer", dtick=1)
+    return fig
+
+
+def alignment_curves(alignment: Mapping[str, Any]) -> go.Figure:
+    """Per LaTen step: the alignment cosine on the layer pairs LaTen used, per module and method."""
+    steps = alignment["per_step"]
+    fig = go.Figure()
+    for module in ALIGN_MODULES:
+        for method, dash in (("hypernetwork", "solid"), ("naive", "dot")):
+            y = [row[module][method] for row in steps]
+            fig.add_trace(go.Scatter(
+                x=list(range(1, len(y) + 1)), y=y, mode="lines+markers",
+                name=f"{module} · {ALIGN_METHODS[method]}",
+                line={"color": MODULE_COLOURS.get(module), "dash": dash},
+                hovertemplate=f"{module}, {ALIGN_METHODS[method]}<br>step %{{x}}<br>"
+                              "mean cosine %{y:.6f}<extra></extra>"))
+    fig.add_hline(y=0, line={"color": "grey", "width": 1, "dash": "dot"})
+    fig.update_layout(height=HEIGHT, title={"text": "Alignment on the layer pairs LaTen used, per step"},
+                      xaxis={"title": {"text": "LaTen step"}, "dtick": 1},
+                      yaxis={"title": {"text": "mean cosine (student vs mapped teacher)"}})
+    return fig

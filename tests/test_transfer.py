@@ -217,3 +217,21 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_checkpoints(tiny_models, 
     assert json.loads((run / "status.json").read_text())["status"] == "failed"
     assert [p.name for p in RunDir(run).checkpoints()] == ["step-001.pt"]
     assert not (run / "model").exists()
+
+
+def test_laten_alignment_heatmap_data_is_saved(tiny_models, data_dir, tmp_path):
+    result = run_transfer(_request(tiny_models, data_dir, tmp_path, "laten", steps=2, init_std=0.02))
+    artifacts = json.loads((result.run_dir / "artifacts.json").read_text())
+    alignment = artifacts["alignment"]
+    for module in ("up_proj", "down_proj", "v_proj", "o_proj"):
+        for method in ("hypernetwork", "naive"):
+            matrix = alignment["matrices"][module][method]
+            assert len(matrix) == 2 and all(len(row) == 4 for row in matrix)  # S layers × T layers
+            assert all(-1.0 <= v <= 1.0 for row in matrix for v in row)
+    assert len(alignment["per_step"]) == 2
+    assert set(alignment["per_step"][0]["up_proj"]) == {"hypernetwork", "naive"}
+    from pkt_core.figures import alignment_curves, alignment_heatmaps
+
+    fig = alignment_heatmaps(alignment)
+    assert fig.layout.height and fig.layout.xaxis.title.text == "teacher layer"
+    assert alignment_curves(alignment).data

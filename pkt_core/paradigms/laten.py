@@ -104,6 +104,14 @@ def _kv_row(spec_shape: Any, neuron: int) -> int:
     return (head // group) * spec_shape.head_dim + dim
 
 
+def located_vectors(loaded: Any, module: str, layer: int, neurons: list[int]) -> torch.Tensor:
+    """The rows (up/v) or columns (down/o) of the located neurons as [n, hidden], fp32."""
+    weight = block_part(loaded.model, loaded.spec, layer, module).weight
+    index = [_kv_row(loaded.shape, k) for k in neurons] if module == "v_proj" else neurons
+    picked = weight.detach().index_select(_AXIS[module], torch.tensor(index, device=weight.device))
+    return (picked if _AXIS[module] == 0 else picked.T).float()
+
+
 class LaTenEngine:
     """The LaTen pieces with their state (hypernetworks, locate caches) for one pair."""
 
@@ -126,6 +134,7 @@ class LaTenEngine:
         t, s = self.teacher, self.student
         t_res = locate(t.model, t.tokenizer, t.spec, [example], self.loc_config, cache=self.caches[0])
         s_res = locate(s.model, s.tokenizer, s.spec, [example], self.loc_config, cache=self.caches[1])
+        self.last_results = (t_res, s_res)  # kept for the alignment heatmaps
         n_layers = s.shape.n_layers
         layers, t_neurons, s_neurons = {}, {}, {}
         for kind, width in (("ffn", self.n_ffn), ("attn", self.n_attn)):
@@ -138,19 +147,12 @@ class LaTenEngine:
     # ---- 2. extract -------------------------------------------------------------------------
     def extract(self, loc: Located) -> dict[str, torch.Tensor]:
         """Teacher vectors per module as [student layers, neurons, d_T], fp32 on the student's device."""
-        t = self.teacher
         out = {}
-        with torch.no_grad():
-            for module in MODULES:
-                kind = _KIND[module]
-                rows = []
-                for ell, neurons in zip(loc.teacher_layers[kind], loc.teacher_neurons[kind]):
-                    weight = block_part(t.model, t.spec, ell, module).weight
-                    index = [_kv_row(t.shape, k) for k in neurons] if module == "v_proj" else neurons
-                    idx = torch.tensor(index, device=weight.device)
-                    picked = weight.index_select(_AXIS[module], idx)
-                    rows.append(picked if _AXIS[module] == 0 else picked.T)
-                out[module] = torch.stack(rows).to(self.device, torch.float32)
+        for module in MODULES:
+            kind = _KIND[module]
+            rows = [located_vectors(self.teacher, module, ell, neurons)
+                    for ell, neurons in zip(loc.teacher_layers[kind], loc.teacher_neurons[kind])]
+            out[module] = torch.stack(rows).to(self.device)
         return out
 
     # ---- 3 + 4. translate and inject ---------------------------------------------------------
@@ -183,6 +185,52 @@ class LaTenEngine:
             for path, weight in self.injected_weights(loc, deltas).items():
                 self.student.model.get_parameter(path).copy_(weight)
         return {m: d.detach() for m, d in deltas.items()}
+
+
+# ---- is the hypernetwork aligning anything? (figure data) ----------------------------------------
+def _naive_map(vectors: torch.Tensor, width: int) -> torch.Tensor:
+    """No learning: the contiguous d_S-wide window of the teacher's hidden axis with the largest
+    summed magnitude (Seeking's sub-block rule applied to the located vectors)."""
+    from ..analyse import largest_subblock
+
+    _, c0 = largest_subblock(vectors.abs(), vectors.shape[0], width)
+    return vectors[:, c0:c0 + width]
+
+
+@torch.no_grad()
+def alignment_similarity(engine: LaTenEngine, pairs_only: Located | None = None) -> dict[str, Any]:
+    """Mean cosine between the student's located rows/columns and the teacher's (rank-matched),
+    mapped into the student's space by the hypernetwork and by the naive sub-block map.
+
+    With `pairs_only`, only the layer pairs LaTen used; otherwise every student layer × teacher
+    layer, from the last locate results.
+    """
+    t_res, s_res = engine.last_results
+    d_s = engine.student.shape.hidden
+    out: dict[str, Any] = {}
+    for module in MODULES:
+        kind = _KIND[module]
+        width = engine.n_ffn if kind == "ffn" else engine.n_attn
+        t_layers = range(engine.teacher.shape.n_layers)
+        grid = {"hypernetwork": [], "naive": []}
+        for i in range(engine.student.shape.n_layers):
+            s_vec = located_vectors(engine.student, module, i, s_res.top_neurons(kind, i, width))
+            row = {"hypernetwork": [], "naive": []}
+            chosen = [pairs_only.teacher_layers[kind][i]] if pairs_only else t_layers
+            for j in chosen:
+                t_vec = located_vectors(engine.teacher, module, j,
+                                        t_res.top_neurons(kind, j, width)).to(engine.device)
+                for method, mapped in (("hypernetwork", engine.hyper[module](t_vec)),
+                                       ("naive", _naive_map(t_vec, d_s))):
+                    cos = torch.nn.functional.cosine_similarity(s_vec, mapped, dim=-1)
+                    row[method].append(float(cos.mean()))
+            for method in grid:
+                grid[method].append(row[method])
+        out[module] = grid
+    if pairs_only:  # one number per module and method: the mean over LaTen's layer pairs
+        return {m: {k: float(sum(r[0] for r in v) / len(v)) for k, v in g.items()}
+                for m, g in out.items()}
+    return out
 
 
 def _per_example_loss(model: Any, weights: dict[str, torch.Tensor], batch: Any) -> torch.Tensor:
@@ -238,6 +286,7 @@ class LaTen(Paradigm):
             loss.backward()
             optimiser.step()
             row = {"step": step + 1, "loss": float(loss), "lm_loss": float(lm.mean()),
+                   "alignment": alignment_similarity(engine, pairs_only=loc),
                    "reg": float(reg), "lr": optimiser.param_groups[0]["lr"],
                    "teacher_ffn_layers": loc.teacher_layers["ffn"],
                    "teacher_attn_layers": loc.teacher_layers["attn"],
@@ -253,7 +302,10 @@ class LaTen(Paradigm):
             engine.hyper.load_state_dict(chosen)
         # Use: locate once on one example, translate once, inject, merge.
         final_loc = engine.locate((extract[0].prompt, extract[0].answer))
+        alignment = alignment_similarity(engine)  # before the merge edits the student's rows
         deltas = engine.merge(final_loc)
         return TransferOutcome(student.model, "merged", {
+            "alignment": {"matrices": alignment, "teacher_layers": final_loc.teacher_layers,
+                          "per_step": [r["alignment"] for r in history]},
             "steps": history, "used_step": config.final_step or total, "final_located": final_loc.as_dict(),
             "delta_norms": {m: float(d.norm()) for m, d in deltas.items()}})
