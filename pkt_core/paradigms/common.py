@@ -39,8 +39,10 @@ def encode_example(tokenizer: Any, task: Task, ex: Example, max_len: int) -> tup
     return ids, labels
 
 
-def lm_batch(tokenizer: Any, task: Task, examples: Sequence[Example], max_len: int = 256) -> LMBatch:
-    """Right-padded batch (position ids then start at 0 for every row without extra care)."""
+def lm_batch(tokenizer: Any, task: Task, examples: Sequence[Example], max_len: int = 256,
+             pad_left: bool = False) -> LMBatch:
+    """A padded batch. Right padding by default; left padding puts every answer at the end, so
+    the unembedding can be applied to the last few positions only (see `answer_span`)."""
     rows = [encode_example(tokenizer, task, ex, max_len) for ex in examples]
     width = max(len(ids) for ids, _ in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -48,10 +50,18 @@ def lm_batch(tokenizer: Any, task: Task, examples: Sequence[Example], max_len: i
     mask = torch.zeros_like(ids)
     labels = torch.full_like(ids, IGNORE)
     for r, (row_ids, row_labels) in enumerate(rows):
-        ids[r, :len(row_ids)] = torch.tensor(row_ids)
-        mask[r, :len(row_ids)] = 1
-        labels[r, :len(row_labels)] = torch.tensor(row_labels)
+        span = slice(width - len(row_ids), width) if pad_left else slice(0, len(row_ids))
+        ids[r, span] = torch.tensor(row_ids)
+        mask[r, span] = 1
+        labels[r, span] = torch.tensor(row_labels)
     return LMBatch(ids, mask, labels)
+
+
+def answer_span(batch: LMBatch) -> int:
+    """For a left-padded batch: how many final positions hold every answer token (+1 for the
+    position that predicts the first one)."""
+    has_label = (batch.labels != IGNORE).any(0).nonzero()
+    return int(batch.labels.shape[1] - has_label.min()) + 1 if len(has_label) else 1
 
 
 def answer_loss(model: Any, batch: LMBatch, reduction: str = "mean") -> torch.Tensor:
