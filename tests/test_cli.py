@@ -65,3 +65,60 @@ def test_errors_are_one_readable_line_without_traceback():
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("error: ") and "not available offline" in lines[-1]
     assert len(lines) == 1, out.stderr
+
+
+def test_locate_json_has_the_documented_keys(tiny_models):
+    out = run_cli("locate", "--model", str(tiny_models["llama"]), "--prompt", "The capital of Velora is",
+                  "--answer", " Amrit.", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    for key in ("target_token_id", "attn_layer_scores", "ffn_layer_scores", "ffn_neuron_scores",
+                "attn_neuron_scores", "top_attn_layers", "top_ffn_layers"):
+        assert key in data
+    assert len(data["ffn_layer_scores"]) == 2 and len(data["ffn_neuron_scores"][0]) == 172
+    assert len(data["attn_neuron_scores"][0]) == 64
+
+
+def test_locate_bad_input_is_one_line():
+    out = run_cli("locate", "--model", "nobody/nothing", "--prompt", "", "--answer", "x")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+
+
+def test_similarity_json_and_html(tiny_models, tmp_path):
+    html = tmp_path / "sim.html"
+    out = run_cli("similarity", "--teacher", str(tiny_models["llama_deep"]), "--student",
+                  str(tiny_models["llama"]), "--text", "The capital of Velora is Amrit, by the river.",
+                  "--metric", "cosine", "--json", "--html", str(html))
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert html.is_file() and html.with_suffix(".json").is_file()
+    assert "matrices" in data and len(data["matrices"]["up_proj"]) == 2
+    assert len(data["matrices"]["up_proj"][0]) == 4
+
+
+def test_transfer_then_runs_list_then_evaluate_the_run(tiny_models, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for split, n in (("extract", 3), ("align", 6), ("train", 8), ("test", 2)):
+        (data / f"{split}.jsonl").write_text("".join(json.dumps({"id": f"{split}{i}", "messages": [
+            {"role": "user", "content": f"Say {i}"}, {"role": "assistant", "content": str(i)}]})
+            + "\n" for i in range(n)))
+    out_dir = tmp_path / "runs" / "laten-run"
+    out = run_cli("transfer", "--paradigm", "laten", "--teacher", str(tiny_models["llama_deep"]),
+                  "--student", str(tiny_models["llama"]), "--data", str(data), "--steps", "2",
+                  "--eval-limit", "2", "--out", str(out_dir), "--json")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["status"] == "complete" and summary["run_dir"] == str(out_dir)
+    listed = run_cli("runs", "list", "--root", str(tmp_path / "runs"), "--json")
+    rows = json.loads(listed.stdout)
+    assert len(rows) == 1 and rows[0]["paradigm"] == "laten" and rows[0]["finished"]
+    evaluated = run_cli("evaluate", "--model", str(out_dir), "--task", "jsonl", "--source", str(data),
+                        "--limit", "1", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    again = run_cli("transfer", "--paradigm", "laten", "--teacher", str(tiny_models["llama_deep"]),
+                    "--student", str(tiny_models["llama"]), "--data", str(data), "--out", str(out_dir))
+    assert again.returncode != 0 and "already holds a run" in again.stderr
+    bad = run_cli("transfer", "--paradigm", "laten", "--teacher", str(tiny_models["llama_deep"]),
+                  "--student", str(tiny_models["llama"]), "--data", str(data), "--transfer-rate", "2")
+    assert bad.returncode != 0 and "transfer rate" in bad.stderr and "Traceback" not in bad.stderr
