@@ -1,0 +1,490 @@
+"""Logit-lens knowledge attribution (PAPER_NOTES §2): which layers and neurons push the answer.
+
+For one (prompt, answer) example: text = prompt + answer with trailing `. " space ) \\n , ]` stripped,
+tokenised without special tokens; the target w is the last token; the model runs on the tokens
+before it and everything is read at the last position. With a per-example scale r,
+
+    bs(v) = r · W_U (g ⊙ v)          score(v | b) = log softmax(bs(b + v))[w] − log softmax(bs(b))[w]
+
+  attention layer:       v = o_proj output                       b = layer input
+  FFN layer:             v = FFN (down_proj) output              b = layer input + attention output
+  FFN neuron k:          v = m_k · W_down[:, k]                  b = layer input + attention output
+  attention neuron h,j:  v = s_hj · W_o[:, h·d_head + j]         b = layer input
+Scores are summed over the examples.
+
+Why it is fast: for a fixed r, bs is linear, so every neuron's logits are a + c_k·B[:, k] with
+B = W_U·diag(g)·W_down (or W_o): input-independent, hence cacheable across calls. With p = softmax(a),
+
+    score_k = c_k·B[w, k] − log Σ_v p_v·exp(c_k·B[v, k])
+            = c_k·B[w, k] − log1p(Σ_v p_v·expm1(c_k·B[v, k]))
+
+The expm1/log1p form is the same number, costs one multiply, one expm1 and one mat-vec per element,
+and keeps full relative precision for the tiny (~1e-4) scores of many attention neurons, which a
+difference of two ~10-sized log-sum-exps would bury in fp32 rounding. Rows where exp overflows (or
+the sum nears −1) fall back to the max-shifted log-sum-exp. All score math is fp32 on the lm_head's
+device; only forward hooks are used, on unmodified transformers models.
+"""
+from __future__ import annotations
+
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.nn.utils.rnn import pad_sequence
+
+from .models.architectures import ArchSpec, UnsupportedArchitecture, decoder_layers, get_submodule
+
+STRIP_CHARS = '. ")\n,]'
+SCALES = ("sigma_sqrt", "rms")
+ATTN_TERMS = ("self", "summed")
+KINDS = ("attn", "ffn")
+_MIB = 1 << 20
+_INNER_ELEMS = 1 << 22  # scoring sub-chunk (16 MiB fp32): few enough ops that threads pay off, L3-sized
+
+
+class LocateError(ValueError):
+    """Bad input or a numerically invalid run; no partial result is returned."""
+
+
+@dataclass
+class LocateConfig:
+    # "sigma_sqrt": divide by sqrt(σ + 1e-6), σ = std(h_L), as the released code does (published numbers);
+    # "rms": the final RMSNorm's own rsqrt(mean(h_L²) + eps), so that bs(h_L) is the model's own logits.
+    scale: str = "sigma_sqrt"
+    # "self": s_hj = α_TT · v_T, only the last token's own term (released code);
+    # "summed": s_hj = the whole o_proj input Σ_s α_Ts · v_s (the original neuron-attribution method).
+    attn_term: str = "self"
+    # Bound on a call's extra memory: half for scoring chunks (and forward sub-batches), half for the
+    # B matrices a LocateCache may keep.
+    memory_budget_mb: int = 1024
+    # Keep the B matrices in the LocateCache given to locate() when they fit; False recomputes them.
+    cache_matrices: bool = True
+
+    def __post_init__(self) -> None:
+        if self.scale not in SCALES:
+            raise LocateError(f"scale must be one of {SCALES}, got {self.scale!r}")
+        if self.attn_term not in ATTN_TERMS:
+            raise LocateError(f"attn_term must be one of {ATTN_TERMS}, got {self.attn_term!r}")
+        if not isinstance(self.memory_budget_mb, int) or self.memory_budget_mb < 1:
+            raise LocateError(f"memory_budget_mb must be a positive integer, got {self.memory_budget_mb!r}")
+
+
+class LocateCache:
+    """B matrices (stored transposed, [neurons, V], fp32) kept across calls, per model and layer.
+
+    Keyed by model identity (weakly: entries die with the model) and layer, and validated by a
+    fingerprint of the weights they came from: storage pointer, autograd version counter (catches
+    in-place edits such as `W[idx] += d`) and a float64 sum (catches edits through `.data`, which
+    bypass the version counter). Holds at most `max_mb` (default: half the call's memory budget).
+    """
+
+    def __init__(self, max_mb: float | None = None) -> None:
+        self.max_mb = max_mb
+        self._store: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(B.nbytes for per in self._store.values() for _, mats in per.values()
+                   for B in mats.values())
+
+    def clear(self) -> None:
+        self._store.clear()
+
+    def _get(self, model: nn.Module, layer: int, shared_fp: tuple, weights: dict, size: int, cap: float,
+             compute) -> dict[str, torch.Tensor] | None:
+        """{kind: Bᵀ} of a layer from the cache, computed and stored if it fits, else None."""
+        per_model = self._store.setdefault(model, {})
+        entry = per_model.get(layer)
+        if entry is None and self.nbytes + size > cap:
+            return None  # would not fit: skip even the fingerprint
+        fp = shared_fp + _fingerprint(*weights.values())
+        if entry is not None and entry[0] == fp:
+            return entry[1]
+        per_model.pop(layer, None)  # stale: the weights changed since
+        if self.nbytes + size > cap:
+            return None
+        per_model[layer] = (fp, compute())
+        return per_model[layer][1]
+
+
+@dataclass
+class LocateResult:
+    target_token_ids: list[int]
+    attn_layer_scores: np.ndarray  # [L]
+    ffn_layer_scores: np.ndarray  # [L]
+    ffn_neuron_scores: np.ndarray  # [L, f]
+    attn_neuron_scores: np.ndarray  # [L, n_heads * head_dim], index h * head_dim + j
+    top_attn_layers: list[int]
+    top_ffn_layers: list[int]
+    top_ffn_neurons: np.ndarray  # [L, top_k]
+    top_attn_neurons: np.ndarray  # [L, top_k]
+    used_matrix_cache: bool
+    seconds: float
+    config: LocateConfig = field(default_factory=LocateConfig)
+    timings: dict[str, float] = field(default_factory=dict)  # forward / matrices / scoring seconds
+
+    def _scores(self, kind: str, what: str) -> np.ndarray:
+        if kind not in KINDS:
+            raise LocateError(f"kind must be one of {KINDS}, got {kind!r}")
+        return getattr(self, f"{kind}_{what}_scores")
+
+    def top_layers(self, kind: str, n: int | None = None) -> list[int]:
+        """Layer indices by score, descending; ties go to the lower index."""
+        return _rank(self._scores(kind, "layer"), n)
+
+    def top_neurons(self, kind: str, layer: int, n: int) -> list[int]:
+        # Raw scores, ties broken by lower index. The released code rounds to 4 decimals first, which
+        # ties many ~1e-4 attention scores and then orders them arbitrarily; we deliberately do not.
+        return _rank(self._scores(kind, "neuron")[layer], n)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target_token_id": self.target_token_ids[0], "target_token_ids": self.target_token_ids,
+                "n_examples": len(self.target_token_ids),
+                "attn_layer_scores": self.attn_layer_scores.tolist(),
+                "ffn_layer_scores": self.ffn_layer_scores.tolist(),
+                "ffn_neuron_scores": self.ffn_neuron_scores.tolist(),
+                "attn_neuron_scores": self.attn_neuron_scores.tolist(),
+                "top_attn_layers": self.top_attn_layers, "top_ffn_layers": self.top_ffn_layers,
+                "top_ffn_neurons": self.top_ffn_neurons.tolist(),
+                "top_attn_neurons": self.top_attn_neurons.tolist(),
+                "used_matrix_cache": self.used_matrix_cache, "seconds": self.seconds,
+                "timings": self.timings, "config": dict(self.config.__dict__)}
+
+
+def _rank(scores: np.ndarray, n: int | None) -> list[int]:
+    return np.argsort(-scores, kind="stable")[:n].tolist()  # stable sort: equal scores keep index order
+
+
+# ---- modules ----------------------------------------------------------------------------------
+@dataclass
+class _Parts:
+    layers: nn.ModuleList
+    base: nn.Module  # the decoder stack without lm_head: we never need the [N, T, V] logits
+    W_U: torch.Tensor  # lm_head weight [V, d]
+    g_param: torch.Tensor  # final norm weight [d] as stored (fingerprinted)
+    g: torch.Tensor  # the same in fp32
+    eps: float
+    n_heads: int
+    n_kv: int
+    head_dim: int
+
+
+def _parts(model: nn.Module, spec: ArchSpec) -> _Parts:
+    try:
+        layers = decoder_layers(model, spec)
+        base = get_submodule(model, spec.layers.rsplit(".", 1)[0]) if "." in spec.layers else model
+        W_U = get_submodule(model, spec.lm_head).weight
+        norm = get_submodule(model, spec.final_norm)
+        for name in ("attn_norm", "attn", "v_proj", "o_proj", "down_proj"):
+            get_submodule(layers[0], spec.block_module(name))
+    except (UnsupportedArchitecture, AttributeError, IndexError, TypeError) as err:
+        raise LocateError(f"model lacks the modules locate needs for family '{spec.family}': {err}") from err
+    g = getattr(norm, "weight", None)
+    if g is None or W_U.ndim != 2 or g.shape != (W_U.shape[1],):
+        raise LocateError("final norm weight and lm_head do not match (expected g [d], W_U [V, d])")
+    o_proj = get_submodule(layers[0], spec.o_proj)
+    n_heads = int(getattr(model.config, spec.heads_attr))
+    head_dim = o_proj.weight.shape[1] // n_heads
+    n_kv = get_submodule(layers[0], spec.v_proj).weight.shape[0] // head_dim
+    eps = float(getattr(norm, "variance_epsilon", getattr(model.config, spec.rms_eps_attr, 1e-6)))
+    return _Parts(layers, base, W_U, g, g.detach().float(), eps, n_heads, n_kv, head_dim)
+
+
+def _module(layer: nn.Module, spec: ArchSpec, name: str) -> nn.Module:
+    return get_submodule(layer, spec.block_module(name))
+
+
+def unembed_neuron_matrices(model: nn.Module, spec: ArchSpec, layer: int,
+                            columns: slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """B_down = W_U·diag(g)·W_down [V, f] and B_o = W_U·diag(g)·W_o [V, n_heads·head_dim], in fp32.
+
+    The input-independent, unavoidable work of neuron attribution (what LocateCache keeps). `columns`
+    restricts both to a neuron range (for chunked use; a range past o_proj's width gives B_o [V, 0]).
+    """
+    p, cols = _parts(model, spec), columns or slice(None)
+    W_U, block = p.W_U.detach().float(), p.layers[layer]
+    return tuple(_unembed_T(W_U, p.g, _module(block, spec, n).weight[:, cols]).T  # type: ignore[return-value]
+                 for n in ("down_proj", "o_proj"))
+
+
+def _unembed_T(W_U: torch.Tensor, g: torch.Tensor, W_cols: torch.Tensor) -> torch.Tensor:
+    """(W_U·diag(g)·W_cols)ᵀ = (W_colsᵀ ⊙ g) @ W_Uᵀ, [K, V]: each neuron's V logits in one row."""
+    return (W_cols.detach().to(W_U.device, torch.float32).T * g.to(W_U.device)) @ W_U.T
+
+
+# ---- tokenisation and the forward pass ----------------------------------------------------------
+def _tokenize(tokenizer: Any, examples: Sequence[tuple[str, str]], max_positions: int | None
+              ) -> tuple[list[list[int]], list[int]]:
+    if isinstance(examples, tuple) and len(examples) == 2 and all(isinstance(e, str) for e in examples):
+        raise LocateError("examples must be a sequence of (prompt, answer) pairs; got a single pair")
+    examples = list(examples)
+    if not examples:
+        raise LocateError("no examples given")
+    inputs, targets = [], []
+    for i, example in enumerate(examples):
+        if not (isinstance(example, (tuple, list)) and len(example) == 2):
+            raise LocateError(f"example {i}: expected a (prompt, answer) pair, got {example!r:.80}")
+        prompt, answer = example
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise LocateError(f"example {i}: the prompt is empty")
+        if not isinstance(answer, str) or not answer.strip():
+            raise LocateError(f"example {i}: the answer is empty")
+        kept = answer.rstrip(STRIP_CHARS)  # == (prompt + answer).rstrip(...) whenever kept is non-empty
+        if not kept or not tokenizer(kept, add_special_tokens=False)["input_ids"]:
+            raise LocateError(f"example {i}: the answer {answer!r:.80} tokenises to nothing after "
+                              f"stripping trailing {STRIP_CHARS!r}, so there is no target token")
+        ids = list(tokenizer(prompt + kept, add_special_tokens=False)["input_ids"])
+        if len(ids) < 2:
+            raise LocateError(f"example {i}: prompt + answer is a single token; nothing precedes the target")
+        if max_positions and len(ids) > max_positions:
+            raise LocateError(f"example {i}: prompt + answer is {len(ids)} tokens, longer than the "
+                              f"model's context of {max_positions} (max_position_embeddings)")
+        inputs.append(ids[:-1])
+        targets.append(ids[-1])
+    return inputs, targets
+
+
+def _capture(model: nn.Module, spec: ArchSpec, p: _Parts, inputs: list[list[int]], need_alpha: bool,
+             work_bytes: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """Run the model with hooks; return last-position states [N, L, width] (fp32) and h_L [N, d].
+
+    Keys: x = layer input, attn = o_proj output, ffn = down_proj output, m = down_proj input,
+    s = attention-neuron coefficient (o_proj input, or α_TT·v_T when need_alpha), h = last layer output.
+    """
+    n_layers, H, hd = len(p.layers), p.n_heads, p.head_dim
+    kv_of_head = torch.arange(H) // (H // p.n_kv)  # grouped-query attention: head h reads kv head h // group
+    cur: dict[tuple[str, int], torch.Tensor] = {}
+    at: dict[str, torch.Tensor] = {}  # rows/last of the running sub-batch
+
+    def grab(t: torch.Tensor) -> torch.Tensor:
+        return t[at["rows"].to(t.device), at["last"].to(t.device)].to(device, torch.float32)
+
+    def first(args: tuple, kwargs: dict) -> torch.Tensor:
+        return args[0] if args else next(iter(kwargs.values()))
+
+    def hooks_for(i: int) -> list:
+        block = p.layers[i]
+
+        def on_norm(mod, args, kwargs):
+            cur["x", i] = grab(first(args, kwargs))
+
+        def on_o(mod, args, kwargs, out):
+            cur["attn", i] = grab(out)
+            if not need_alpha:
+                cur["s", i] = grab(first(args, kwargs))
+
+        def on_v(mod, args, kwargs, out):
+            cur["v", i] = grab(out)
+
+        def on_attn(mod, args, kwargs, out):
+            w = out[1] if isinstance(out, tuple) and len(out) > 1 else None
+            if w is None or w.ndim != 4:
+                raise LocateError("could not read attention probabilities (eager attention did not "
+                                  "return them); use attn_term='summed'")
+            rows, last = at["rows"].to(w.device), at["last"].to(w.device)
+            alpha = w[rows, :, last, last].to(device, torch.float32)  # [n, H]: last query on itself
+            v = cur.pop(("v", i)).view(len(rows), p.n_kv, hd)[:, kv_of_head.to(device)]
+            cur["s", i] = (alpha[:, :, None] * v).reshape(len(rows), H * hd)
+
+        def on_down(mod, args, kwargs, out):
+            cur["m", i] = grab(first(args, kwargs))
+            cur["ffn", i] = grab(out)
+
+        hs = [_module(block, spec, "attn_norm").register_forward_pre_hook(on_norm, with_kwargs=True),
+              _module(block, spec, "o_proj").register_forward_hook(on_o, with_kwargs=True),
+              _module(block, spec, "down_proj").register_forward_hook(on_down, with_kwargs=True)]
+        if need_alpha:
+            hs += [_module(block, spec, "v_proj").register_forward_hook(on_v, with_kwargs=True),
+                   _module(block, spec, "attn").register_forward_hook(on_attn, with_kwargs=True)]
+        return hs
+
+    def on_last(mod, args, kwargs, out):
+        cur["h", 0] = grab(out[0] if isinstance(out, tuple) else out)
+
+    # Right-padded sub-batches (causal attention: padding after a sequence cannot affect it), as many
+    # examples per forward as the work budget allows — usually all of them, i.e. one forward.
+    d, f = p.W_U.shape[1], _module(p.layers[0], spec, "down_proj").weight.shape[1]
+    T = max(len(ids) for ids in inputs)
+    per_example = 4 * T * (3 * f + 8 * d + (H * T if need_alpha else 0))
+    per_batch = max(1, work_bytes // max(per_example, 1))
+    embed_device = get_submodule(model, spec.embed).weight.device
+    parts: dict[tuple[str, int], list[torch.Tensor]] = {}
+    handles = [h for i in range(n_layers) for h in hooks_for(i)]
+    handles.append(p.layers[-1].register_forward_hook(on_last, with_kwargs=True))
+    try:
+        for b0 in range(0, len(inputs), per_batch):
+            chunk = inputs[b0:b0 + per_batch]  # pad id 0: any id will do, it comes after every real token
+            ids = pad_sequence([torch.tensor(row) for row in chunk], batch_first=True, padding_value=0)
+            mask = pad_sequence([torch.ones(len(row), dtype=torch.long) for row in chunk], batch_first=True)
+            at["rows"] = torch.arange(len(chunk))
+            at["last"] = torch.tensor([len(row) - 1 for row in chunk])
+            cur.clear()
+            p.base(input_ids=ids.to(embed_device), attention_mask=mask.to(embed_device), use_cache=False)
+            for key, value in cur.items():
+                parts.setdefault(key, []).append(value)
+    finally:
+        for h in handles:
+            h.remove()
+    names = ("x", "attn", "ffn", "m", "s")
+    out = {k: torch.stack([torch.cat(parts[k, i]) for i in range(n_layers)], 1) for k in names}
+    out["h"] = torch.cat(parts["h", 0])
+    for k, v in out.items():
+        if not torch.isfinite(v).all():
+            raise LocateError(f"non-finite activations ({k}) in the forward pass: the model's weights or "
+                              f"inputs produce NaN/inf, so no attribution can be computed")
+    return out
+
+
+# ---- scoring ------------------------------------------------------------------------------------
+def _neuron_scores(logp: torch.Tensor, c: torch.Tensor, w: torch.Tensor, rows_of_BT,
+                   n: int, outer: int, buf: torch.Tensor) -> torch.Tensor:
+    """Σ_examples score of every neuron: score = c·B[w] − log1p(Σ_v p_v expm1(c·B[v])). → [n] float64.
+
+    logp [N, V] = log softmax of the base logits, c [N, n] coefficients (already times r), w [N]
+    targets, rows_of_BT(k0, k1) → [K, V] rows of Bᵀ. Chunks of `outer` rows of Bᵀ are produced,
+    then scored in sub-chunks that fit `buf` (so the working set stays in cache).
+    """
+    N, V = logp.shape
+    prob = logp.exp()
+    total = torch.empty(n, dtype=torch.float64, device=c.device)
+    p_col = prob.unsqueeze(-1)  # [N, V, 1] for the batched mat-vec
+    inner = max(1, min(outer, buf.numel() // (N * V)))
+    for k0 in range(0, n, outer):
+        BT = rows_of_BT(k0, min(n, k0 + outer))
+        K = BT.shape[0]
+        cc = c[:, k0:k0 + K]
+        S = torch.empty(N, K, device=c.device)
+        for j0 in range(0, K, inner):  # the hot loop: 3 element passes over [N, k, V], all in cache
+            k = min(inner, K - j0)
+            delta = torch.mul(BT[None, j0:j0 + k], cc[:, j0:j0 + k, None], out=buf[:N * k * V].view(N, k, V))
+            S[:, j0:j0 + k] = torch.bmm(delta.expm1_(), p_col).squeeze(-1)  # Σ_v p_v·(exp(c·B) − 1)
+        target = cc * BT[:, w].T  # [N, K]: each example's own target-logit shift
+        score = target - torch.log1p(S)
+        bad = ~((S > -0.5) & (S < float("inf")))  # overflow/NaN, or an effect so large log1p loses bits
+        if bad.any():
+            rows, cols = bad.nonzero(as_tuple=True)
+            x = logp[rows] + cc[rows, cols, None] * BT[cols]
+            score[rows, cols] = target[rows, cols] - torch.logsumexp(x, -1)
+        total[k0:k0 + K] = score.double().sum(0)
+    return total
+
+
+def _layer_scores(logp: torch.Tensor, delta: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Σ_examples log softmax(a + Δ)[w] − log softmax(a)[w] = Δ_w − logsumexp(log p + Δ)."""
+    rows = torch.arange(len(w), device=w.device)
+    return (delta[rows, w] - torch.logsumexp(logp + delta, -1)).double().sum()
+
+
+def _fingerprint(*tensors: torch.Tensor) -> tuple:
+    # float64 sum: any real change of an fp32 weight (≥ 1 ulp) moves it, even a 1e-9 injection
+    return tuple((t.data_ptr(), t._version, tuple(t.shape), t.dtype,
+                  float(t.detach().sum(dtype=torch.float64))) for t in tensors)
+
+
+def locate(model: nn.Module, tokenizer: Any, spec: ArchSpec, examples: Sequence[tuple[str, str]],
+           config: LocateConfig | None = None, top_k: int = 10,
+           cache: LocateCache | None = None) -> LocateResult:
+    """Layer and neuron attribution scores of `examples` (PAPER_NOTES §2), summed over the examples.
+
+    One forward per model (right-padded batch) with hooks; neuron scores in chunks bounded by
+    config.memory_budget_mb; B matrices reused from `cache` when given and they fit.
+    """
+    start = time.perf_counter()
+    config = config or LocateConfig()
+    p = _parts(model, spec)
+    inputs, targets = _tokenize(tokenizer, examples,
+                                getattr(model.config, "max_position_embeddings", None))
+    device = p.W_U.device
+    budget = config.memory_budget_mb * _MIB
+    work_bytes = budget // 2
+
+    need_alpha = config.attn_term == "self"
+    prev_impl, was_training = model.config._attn_implementation, model.training
+    timings = {"forward": 0.0, "matrices": 0.0, "scoring": 0.0}
+    try:
+        if was_training:  # (eval() walks every module; skip it when there is nothing to change)
+            model.eval()
+        if need_alpha:  # only eager attention exposes the probabilities. The config setter (it recurses
+            # into sub-configs) costs nothing; set_attn_implementation() walks every module, twice a call.
+            model.config._attn_implementation = "eager"
+        with torch.no_grad():
+            acts = _capture(model, spec, p, inputs, need_alpha, work_bytes, device)
+    finally:
+        model.config._attn_implementation = prev_impl
+        if was_training:
+            model.train()
+    timings["forward"] = time.perf_counter() - start
+
+    with torch.no_grad():
+        W_U, g = p.W_U.detach().float(), p.g.to(device)  # .float() copies only for non-fp32 models
+        h = acts["h"]
+        if config.scale == "sigma_sqrt":  # released: 1/sqrt(σ + 1e-6) with σ = sqrt(var + 1e-5)
+            r = torch.rsqrt(torch.sqrt(h.var(-1, unbiased=False) + 1e-5) + 1e-6)
+        else:
+            r = torch.rsqrt(h.pow(2).mean(-1) + p.eps)
+
+        def bs(v: torch.Tensor) -> torch.Tensor:  # [..., N, d] → [..., N, V]
+            return r[:, None] * ((v * g) @ W_U.T)
+
+        def unembed(W: torch.Tensor, k0: int, k1: int) -> torch.Tensor:  # rows k0:k1 of Bᵀ, timed
+            t = time.perf_counter()
+            out = _unembed_T(W_U, g, W[:, k0:k1])
+            timings["matrices"] += time.perf_counter() - t
+            return out
+
+        w = torch.tensor(targets, device=device)
+        (N, V), d, n_layers = (len(targets), W_U.shape[0]), W_U.shape[1], len(p.layers)
+        # Work budget: half for a chunk of Bᵀ rows (+ its [K, d] operand), a quarter for the scoring
+        # buffer, a quarter for the logit lens of a group of layers.
+        outer = max(1, (work_bytes // 2) // (4 * (V + d)))
+        buf = torch.empty(max(N * V, min(_INNER_ELEMS, (work_bytes // 4) // 4)), device=device)
+        lens_layers = max(1, (work_bytes // 4) // (4 * 6 * N * V))
+        use_cache = cache is not None and config.cache_matrices
+        cap = (cache.max_mb if use_cache and cache.max_mb is not None else config.memory_budget_mb / 2) * _MIB
+        shared_fp = _fingerprint(p.W_U, p.g_param) if use_cache else ()
+        used_cache, t_loop = False, time.perf_counter()
+        layer_scores = {k: torch.zeros(n_layers, dtype=torch.float64) for k in KINDS}
+        neuron_scores: dict[str, list[torch.Tensor]] = {k: [] for k in KINDS}
+        for i, block in enumerate(p.layers):
+            W = {"ffn": _module(block, spec, "down_proj").weight,
+                 "attn": _module(block, spec, "o_proj").weight}
+            full = None  # {kind: Bᵀ} when cached; else Bᵀ is produced chunk by chunk
+            if use_cache:
+                t0 = time.perf_counter()
+                full = cache._get(model, i, shared_fp, W, 4 * V * sum(w_.shape[1] for w_ in W.values()), cap,
+                                  lambda: {k: _unembed_T(W_U, g, W_) for k, W_ in W.items()})
+                used_cache |= full is not None
+                timings["matrices"] += time.perf_counter() - t0
+            if i % lens_layers == 0:  # one product for the lens of bases x, x + attn and outputs attn, ffn
+                x, attn, ffn = (acts[k][:, i:i + lens_layers].transpose(0, 1) for k in ("x", "attn", "ffn"))
+                lens = bs(torch.stack([x, x + attn, attn, ffn], 1))  # [layers, 4, N, V]
+                logps = torch.log_softmax(lens[:, :2], -1)
+            for j, kind, coef in ((0, "attn", acts["s"][:, i]), (1, "ffn", acts["m"][:, i])):
+                lp = logps[i % lens_layers, j]
+                layer_scores[kind][i] = _layer_scores(lp, lens[i % lens_layers, 2 + j], w)
+                rows = ((lambda k0, k1, B=full[kind]: B[k0:k1]) if full is not None
+                        else (lambda k0, k1, W_=W[kind]: unembed(W_, k0, k1)))
+                # coefficients times r, since bs(b + c·u) = bs(b) + c·r·W_U(g ⊙ u)
+                neuron_scores[kind].append(
+                    _neuron_scores(lp, r[:, None] * coef, w, rows, coef.shape[-1], outer, buf))
+        timings["scoring"] = time.perf_counter() - t_loop - timings["matrices"]
+
+    attn_l, ffn_l = layer_scores["attn"], layer_scores["ffn"]
+    attn_n, ffn_n = torch.stack(neuron_scores["attn"]).cpu(), torch.stack(neuron_scores["ffn"]).cpu()
+    for name, t in (("layer", attn_l), ("layer", ffn_l), ("FFN neuron", ffn_n), ("attention neuron", attn_n)):
+        if not torch.isfinite(t).all():
+            raise LocateError(f"non-finite {name} scores: the model gives NaN/inf logits on these examples")
+    attn_l, ffn_l, ffn_n, attn_n = (t.cpu().numpy() for t in (attn_l, ffn_l, ffn_n, attn_n))
+    k = max(0, int(top_k))
+    return LocateResult(
+        target_token_ids=targets, attn_layer_scores=attn_l, ffn_layer_scores=ffn_l,
+        ffn_neuron_scores=ffn_n, attn_neuron_scores=attn_n,
+        top_attn_layers=_rank(attn_l, None), top_ffn_layers=_rank(ffn_l, None),
+        top_ffn_neurons=np.array([_rank(row, k) for row in ffn_n], dtype=np.int64).reshape(n_layers, -1),
+        top_attn_neurons=np.array([_rank(row, k) for row in attn_n], dtype=np.int64).reshape(n_layers, -1),
+        used_matrix_cache=used_cache, seconds=time.perf_counter() - start, config=config,
+        timings={k_: round(v, 4) for k_, v in timings.items()})
