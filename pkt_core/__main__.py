@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Callable
 
 from tqdm import tqdm
+
+# Set before torch loads: OpenMP's spin-waiting makes small matmuls 10–1000× slower on a busy
+# 2-core machine (measured), and PKT Lab's embedded models are small.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 Handler = Callable[[argparse.Namespace], int]
 

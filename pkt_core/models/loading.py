@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,13 @@ import torch
 from .architectures import ArchSpec, ModelShape, arch_for_config, shape_of
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
-# PKT_EMBEDDED_DIR points the lab at another build of the family (e.g. a micro build for tests).
-EMBEDDED_DIR = Path(os.environ.get("PKT_EMBEDDED_DIR", ASSETS_DIR / "models"))
+EMBEDDED_DIR = ASSETS_DIR / "models"
+
+
+def embedded_dir() -> Path:
+    """Where the embedded family lives; PKT_EMBEDDED_DIR (read at call time) points the lab at
+    another build, e.g. a micro build for tests."""
+    return Path(os.environ.get("PKT_EMBEDDED_DIR", EMBEDDED_DIR))
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 # Files a causal LM needs from a hub snapshot (skips pytorch_model.bin duplicates, ONNX, GGUF…).
 _HUB_PATTERNS = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt", "*.tiktoken"]
@@ -64,9 +70,10 @@ PRESET_PAIRS: tuple[PresetPair, ...] = (
 
 
 def embedded_models() -> list[str]:
-    if not EMBEDDED_DIR.is_dir():
+    root = embedded_dir()
+    if not root.is_dir():
         return []
-    return sorted(p.name for p in EMBEDDED_DIR.iterdir() if (p / "config.json").is_file())
+    return sorted(p.name for p in root.iterdir() if (p / "config.json").is_file())
 
 
 def embedded_role(name: str) -> str | None:
@@ -112,7 +119,7 @@ def resolve_ref(ref: str) -> ModelRef:
     if not text:
         raise ModelNotAvailable(f"no model given. {_available_hint()}")
     if text in embedded_models():
-        return ModelRef(text, "embedded", EMBEDDED_DIR / text)
+        return ModelRef(text, "embedded", embedded_dir() / text)
     path = Path(text).expanduser()
     if path.is_dir():
         if (path / "model" / "config.json").is_file():
@@ -227,12 +234,19 @@ class LoadedModel:
         return next(self.model.parameters()).device
 
 
+_COUNT_LOCK = threading.Lock()
+
+
 def count_params_from_config(config: Any) -> int:
-    """Exact parameter count without allocating weights (meta device)."""
+    """Exact parameter count without allocating weights (meta device).
+
+    transformers switches torch's process-wide default dtype to the config's while it builds a
+    model; an explicit fp32 and a lock keep that from leaking into concurrent work (the UI).
+    """
     from transformers import AutoModelForCausalLM
 
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
+    with _COUNT_LOCK, torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     return sum(p.numel() for p in model.parameters())
 
 

@@ -79,8 +79,9 @@ class TransferOutcome:
 
 
 def check_finite(loss: torch.Tensor, step: int) -> None:
-    if not math.isfinite(float(loss)):
-        raise TransferError(f"the loss became {float(loss)} at step {step}; the run stopped and "
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise TransferError(f"the loss became {value} at step {step}; the run stopped and "
                             f"keeps its last good checkpoint (try a lower learning rate)")
 
 

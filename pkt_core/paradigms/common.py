@@ -121,7 +121,7 @@ def finetune(model: Any, tokenizer: Any, task: Task, train: Sequence[Example], c
             loss = answer_loss(model, batch, reduction="sum") / max(1, n_tokens)
             check_finite(loss, step)
             loss.backward()
-            total_loss += float(loss)
+            total_loss += loss.item()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimiser.step()
         row = {"step": step + 1, "loss": round(total_loss, 5), "lr": optimiser.param_groups[0]["lr"],

@@ -277,7 +277,8 @@ class LaTen(Paradigm):
         for step in range(total):
             ctx.check_cancel()
             example = extract[step % len(extract)]
-            loc = engine.locate((example.prompt, example.answer))
+            # Locate on the text the student is trained on: the chat-formatted prompt + answer.
+            loc = engine.locate((task.prompt(example), example.answer))
             batch_items = rng.sample(align, min(config.align_examples_per_step, len(align))) + [example]
             batch = lm_batch(student.tokenizer, task, batch_items, config.max_len,
                              pad_left=True).to(engine.device)
@@ -290,10 +291,11 @@ class LaTen(Paradigm):
             # The released code sums per-example losses, each with the regulariser added.
             loss = lm.sum() + config.reg_weight * reg * len(batch_items)
             check_finite(loss.detach(), step + 1)
+            loss_value, lm_value = loss.item(), lm.mean().item()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            row = {"step": step + 1, "loss": float(loss), "lm_loss": float(lm.mean()),
+            row = {"step": step + 1, "loss": loss_value, "lm_loss": lm_value,
                    "alignment": alignment_similarity(engine, pairs_only=loc),
                    "reg": float(reg), "lr": optimiser.param_groups[0]["lr"],
                    "teacher_ffn_layers": loc.teacher_layers["ffn"],
@@ -303,13 +305,13 @@ class LaTen(Paradigm):
             ctx.log(row)
             ctx.checkpoint(f"step-{step + 1:03d}", {"hypernetwork": engine.hyper.state_dict(),
                                                     "located": loc.as_dict(), "step": step + 1})
-            ctx.progress(step + 1, total, f"LaTen step {step + 1}/{total} loss {float(loss):.3f}")
+            ctx.progress(step + 1, total, f"LaTen step {step + 1}/{total} LM loss {lm_value:.3f}")
             if step + 1 == config.final_step:  # the paper reports the best step per task
                 chosen = {k: v.detach().clone() for k, v in engine.hyper.state_dict().items()}
         if config.final_step is not None:
             engine.hyper.load_state_dict(chosen)
         # Use: locate once on one example, translate once, inject, merge.
-        final_loc = engine.locate((extract[0].prompt, extract[0].answer))
+        final_loc = engine.locate((task.prompt(extract[0]), extract[0].answer))
         alignment = alignment_similarity(engine)  # before the merge edits the student's rows
         deltas = engine.merge(final_loc)
         return TransferOutcome(student.model, "merged", {

@@ -1,0 +1,142 @@
+"""Dashboard speed: cold start of `python app.py` and the main endpoints, driven by gradio_client.
+
+    python benchmarks/bench_app.py [--teacher REF --student REF] [--laten-steps N] [--skip-transfer]
+
+Prints one JSON object. Targets (2 CPU cores, embedded pair): cold start ≤ 10 s, locate ≤ 2 s,
+heatmaps ≤ 5 s, first streamed token ≤ 1 s. "cold" numbers include loading the models into the
+server's cache (the first visitor pays it once); "warm" numbers are the median of the repeats.
+The machine's load average is reported beside the numbers: on a shared machine, other programs
+holding the cores slow everything here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {"cold_start_s": 10.0, "locate_warm_s": 2.0, "heatmaps_warm_s": 5.0,
+           "compare_first_token_warm_s": 1.0}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http_200(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return time.perf_counter() - started
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"no HTTP 200 from {url} within {timeout} s")
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    started = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - started, out
+
+
+def first_token(client, args: tuple, api_name: str) -> tuple[float, float]:
+    """Seconds to the first streamed partial output and to the end."""
+    started = time.perf_counter()
+    job = client.submit(*args, api_name=api_name)
+    first = None
+    for _ in job:
+        if first is None:
+            first = time.perf_counter() - started
+    job.result()
+    total = time.perf_counter() - started
+    return (first if first is not None else total), total
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teacher", default=None)
+    parser.add_argument("--student", default=None)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--laten-steps", type=int, default=0, help="0 = LaTen's default (20)")
+    parser.add_argument("--eval-limit", type=int, default=50)
+    parser.add_argument("--skip-transfer", action="store_true")
+    args = parser.parse_args()
+
+    port = free_port()
+    runs = tempfile.mkdtemp(prefix="pkt-bench-runs-")
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "PKT_RUNS_DIR": runs,
+           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    out: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_before": os.getloadavg(),
+                             "python": platform.python_version()}}
+    try:
+        out["cold_start_s"] = round(wait_http_200(f"http://127.0.0.1:{port}/", proc), 2)
+        from gradio_client import Client
+
+        sys.path.insert(0, str(ROOT))
+        os.environ.update({k: v for k, v in env.items() if k.startswith("PKT_")})
+        from pkt_core import lab
+
+        teacher, student = args.teacher, args.student
+        if not (teacher and student):
+            teacher, student = lab.default_pair()
+        out["pair"] = [teacher, student]
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        prompt, answer = lab.task_example("facts", 0)
+
+        def measure(name: str, fn, *a, **k) -> None:
+            cold, _ = timed(fn, *a, **k)
+            warm = [timed(fn, *a, **k)[0] for _ in range(args.repeats)]
+            out[f"{name}_cold_s"] = round(cold, 3)
+            out[f"{name}_warm_s"] = round(statistics.median(warm), 3)
+
+        measure("pair_check", client.predict, teacher, student, api_name="/check_pair")
+        measure("locate", client.predict, teacher, student, prompt, answer, True, True,
+                api_name="/locate")
+        measure("heatmaps", client.predict, teacher, student, "facts", "cka", 24,
+                api_name="/similarity")
+        compare_args = (student, None, None, teacher, True, prompt, 48, 0, 0)
+        cold_first, cold_total = first_token(client, compare_args, "/compare")
+        warm = [first_token(client, compare_args, "/compare") for _ in range(args.repeats)]
+        out["compare_first_token_cold_s"] = round(cold_first, 3)
+        out["compare_first_token_warm_s"] = round(statistics.median(w[0] for w in warm), 3)
+        out["compare_48_tokens_x2_models_warm_s"] = round(statistics.median(w[1] for w in warm), 3)
+        if not args.skip_transfer:
+            seconds, result = timed(client.predict, "laten", teacher, student, "facts",
+                                    args.laten_steps, 0.1, 3e-5, 16, 3.0, 3e-4, 64, 0,
+                                    args.eval_limit, api_name="/transfer")
+            out["laten_run_s"] = round(seconds, 1)
+            out["laten_run"] = {"steps": args.laten_steps or "default (one per extract example)",
+                                "eval_limit": args.eval_limit, "status": result[0]}
+        out["targets"] = TARGETS
+        out["meets_targets"] = {k: out[k] <= v for k, v in TARGETS.items() if k in out}
+        out["machine"]["load_avg_after"] = os.getloadavg()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
