@@ -47,6 +47,7 @@ def reproduce(teacher: str, student: str, tasks: Sequence[str], seeds: Sequence[
     started = time.perf_counter()
     scores: dict[str, dict[str, list[float]]] = {row: {t: [] for t in tasks} for row in ROWS}
     runs: list[dict[str, Any]] = []
+    base: dict[str, dict[str, Any]] = {}
     for role, ref in (("student", student), ("teacher", teacher)):
         loaded = load_model(ref)
         for name, task in task_objs.items():
@@ -54,6 +55,9 @@ def reproduce(teacher: str, student: str, tasks: Sequence[str], seeds: Sequence[
             result = evaluate_task(loaded.model, loaded.tokenizer, task, "test", eval_limit,
                                    model_name=ref)
             scores[role][name] = [result.score]  # no training: identical for every seed
+            if role == "student":  # every transfer's "before" score (test items are seed-free)
+                base[name] = {"score": result.score, "n": result.n, "extra": result.extra,
+                              "items": result.items}
     for seed in seeds:
         for name in tasks:
             for paradigm in paradigms:
@@ -62,7 +66,8 @@ def reproduce(teacher: str, student: str, tasks: Sequence[str], seeds: Sequence[
                                       task=name, settings=dict((settings or {}).get(paradigm, {})),
                                       seed=seed, eval_limit=eval_limit,
                                       out=str(out / "runs" / f"{paradigm}-{name}-seed{seed}"))
-                result = run_transfer(req)
+                pinned = all(ex.source_split == "test" for ex in task_objs[name].split("test", seed))
+                result = run_transfer(req, base_metrics=base[name] if pinned else None)
                 scores[paradigm][name].append(result.metrics["result"]["score"])
                 runs.append({"paradigm": paradigm, "task": name, "seed": seed,
                              "run_dir": str(result.run_dir),

@@ -91,8 +91,13 @@ def _score(model: Any, tokenizer: Any, task: Task, req: TransferRequest, name: s
 
 
 def run_transfer(req: TransferRequest, progress: Progress | None = None,
-                 cancelled: Callable[[], bool] | None = None) -> TransferResult:
-    """Validate, run and save a transfer; the run directory records every step."""
+                 cancelled: Callable[[], bool] | None = None,
+                 base_metrics: dict[str, Any] | None = None) -> TransferResult:
+    """Validate, run and save a transfer; the run directory records every step.
+
+    `base_metrics` lets a caller that already scored the same student on the same test items
+    (e.g. `reproduce`) skip scoring it again.
+    """
     paradigm, config, task, splits = prepare(req)
     torch.manual_seed(req.seed)
     run = RunDir.create(req.out, paradigm.name, task.name)
@@ -111,7 +116,7 @@ def run_transfer(req: TransferRequest, progress: Progress | None = None,
         teacher = load_model(req.teacher, req.teacher_device, req.dtype) \
             if paradigm.needs_teacher and req.teacher else None
         say(0, 1, "scoring the base student")
-        base = _score(student.model, student.tokenizer, task, req, req.student)
+        base = base_metrics or _score(student.model, student.tokenizer, task, req, req.student)
         ctx = TransferContext(student, teacher, task, splits, say, cancelled or (lambda: False),
                               run.append_log, run.save_checkpoint)
         outcome = paradigm.run(ctx, config)

@@ -1,0 +1,133 @@
+"""The toy world: deterministic, disjoint splits, no test leakage, scorers agree with references."""
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from pkt_core.tasks.base import SPLIT_NAMES
+from pkt_core.tasks.toyworld import (TOY_TASKS, corpus_documents, make_world, prose_items,
+                                     toy_tasks)
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return toy_tasks(0)
+
+
+def test_world_is_deterministic_and_seeded():
+    a = make_world(0)
+    make_world.cache_clear()
+    b = make_world(0)
+    assert a == b and a is not b
+    assert make_world(1).countries != a.countries
+    assert a.n_facts() >= 1500
+    names = [c.name for c in a.countries] + [p.name for p in a.people] + [g.name for g in a.goods]
+    assert len(set(names)) == len(names)
+
+
+def test_tasks_registered():
+    from pkt_core.tasks import toyworld  # noqa: F401  (registers at import)
+    from pkt_core.tasks import _FACTORIES
+
+    for name in TOY_TASKS:
+        task = _FACTORIES[name](seed=0)
+        assert task.name == name
+
+
+@pytest.mark.parametrize("name", TOY_TASKS)
+def test_splits_disjoint_and_large_enough(tasks, name):
+    task = tasks[name]
+    splits = task.splits()
+    assert len(splits["test"]) >= 300
+    assert (len(splits["extract"]), len(splits["align"]), len(splits["train"])) == (20, 80, 1000)
+    ids = [ex.id for split in SPLIT_NAMES for ex in splits[split]]
+    assert len(ids) == len(set(ids))
+    assert all(ex.source_split == "test" for ex in splits["test"])
+    # Deterministic: a fresh task object gives the same test items.
+    again = toy_tasks(0)[name].split("test")
+    assert [e.prompt for e in again] == [e.prompt for e in splits["test"]]
+    # Distinct problems: no two examples share a key.
+    keys = [ex.meta["key"] for ex in task.examples()]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("name", TOY_TASKS)
+def test_no_test_item_leaks_into_corpus(tasks, name):
+    task = tasks[name]
+    test = task.split("test")
+    test_keys = {ex.meta["key"] for ex in test}
+    test_prompts = {ex.prompt for ex in test}
+    rng = random.Random(123)
+    for key, text in itertools.islice(task.corpus_keyed(rng), 20000):
+        assert key not in test_keys
+        user = text.split("<|user|>\n", 1)[1].split("\n\n<|assistant|>", 1)[0]
+        assert user not in test_prompts
+
+
+def test_corpus_stream_never_contains_test_prompts(tasks):
+    prompts = {ex.prompt for t in tasks.values() for ex in t.split("test")}
+    docs = list(itertools.islice(corpus_documents(0, stream_seed=1), 30000))
+    users = {d.split("<|user|>\n", 1)[1].split("\n\n<|assistant|>", 1)[0]
+             for d in docs if d.startswith("<|user|>")}
+    assert users and not users & prompts
+    # Every source of the mix shows up, and prose states facts of test items too (knowledge
+    # is in the corpus, only the test question is not).
+    assert any(d.startswith("<|user|>\ndef solve") for d in docs)
+    assert sum(not d.startswith("<|user|>") for d in docs) > 10000
+
+
+def test_prose_states_facts():
+    w = make_world(0)
+    docs = list(itertools.islice(prose_items(w, random.Random(0)), 3000))
+    c = w.countries[0]
+    text = " ".join(docs)
+    assert c.name in text
+
+
+def test_facts_scoring(tasks):
+    task = tasks["facts"]
+    for ex in task.split("test")[:50]:
+        opts = task.options(ex)
+        assert len(opts) == 4 and len(set(opts)) == 4
+        assert opts[task.correct_option(ex)] == ex.answer
+        assert task.score(ex, ex.answer).correct
+        wrong = opts[(task.correct_option(ex) + 1) % 4]
+        assert not task.score(ex, wrong).correct
+
+
+def test_arith_scoring(tasks):
+    task = tasks["arith"]
+    for ex in task.split("test")[:50]:
+        assert "####" in ex.answer
+        assert task.score(ex, ex.answer).correct
+        n = int(ex.answer.split("####")[1])
+        assert not task.score(ex, f"#### {n + 1}").correct
+        # The worked solution's steps are right.
+        for step in ex.answer.split("\n")[0].split(". "):
+            if "=" in step:
+                lhs, rhs = step.rstrip(".").split("=")
+                assert eval(lhs) == int(rhs)  # noqa: S307  (our own generated arithmetic)
+
+
+@pytest.mark.parametrize("name", ["complete", "write"])
+def test_code_references_pass_in_sandbox(tasks, name):
+    pytest.importorskip("pkt_core.sandbox")
+    task = tasks[name]
+    items = task.split("test")[:10] + task.split("train")[:10]
+    for ex in items:
+        verdict = task.score(ex, ex.answer)
+        assert verdict.correct, (ex.prompt, ex.answer, verdict)
+    ex = items[0]
+    broken = ex.answer.replace("return", "return 1 +", 1) if name == "complete" else \
+        ex.answer.replace("return xs", "return xs[1:]")
+    assert not task.score(ex, broken).correct
+    assert not task.score(ex, "").correct
+
+
+def test_complete_program_restores_indentation(tasks):
+    task = tasks["complete"]
+    ex = task.split("test")[0]
+    program = task.program(ex, ex.answer.lstrip())
+    assert program == task.program(ex, ex.answer)
