@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from .models import (PRESET_PAIRS, IncompatiblePair, ModelNotAvailable, UnsupportedArchitecture,
-                     check_pair, embedded_models, embedded_role, load_model, resolve_ref)
+                     check_pair, inspect_model, embedded_models, embedded_role, load_model, resolve_ref)
 from .models import loading as _loading
 from .runs import RunDir, default_runs_root, is_run_dir, list_runs
 
@@ -163,19 +163,10 @@ def _import_transformers() -> None:
 
 
 def inspect_shape(ref: str) -> Any:
-    """`inspect_model` (shape from the config, parameters counted on the meta device) without
-    touching torch's global default dtype, so it is safe beside running computations."""
+    """`inspect_model`, serialised with the lab's other model builds (see _BUILD_LOCK)."""
     _import_transformers()
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    from .models.architectures import arch_for_config, shape_of
-
-    mref = resolve_ref(_text(ref, "the model reference"))
-    config = AutoConfig.from_pretrained(_loading.local_path(mref))
-    arch_for_config(config)  # refuses unsupported families by name
-    with _BUILD_LOCK, torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    return shape_of(config, sum(p.numel() for p in model.parameters()))
+    with _BUILD_LOCK:
+        return inspect_model(_text(ref, "the model reference"))
 
 
 class ModelCache:

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..analyse import largest_subblock, svd_lora_init
+from ..analyse import largest_subblock, select_layers, svd_lora_init
 from ..models import block_part
 from .base import Paradigm, TransferContext, TransferError, TransferOutcome, register
 from .baselines import LoRAConfig
@@ -67,13 +67,10 @@ def teacher_sensitivity(ctx: TransferContext, modules: tuple[str, ...], n_exampl
     return sensitivity
 
 
-def select_layers(sensitivity: dict[tuple[int, str], torch.Tensor], n_teacher: int,
-                  n_student: int) -> list[int]:
-    """Top n_student teacher layers by summed sensitivity, in depth order (ties → lower index)."""
-    score = [sum(float(s.sum()) for (layer, _), s in sensitivity.items() if layer == ell)
-             for ell in range(n_teacher)]
-    ranked = sorted(range(n_teacher), key=lambda ell: (-score[ell], ell))[:n_student]
-    return sorted(ranked)
+def layer_sensitivity(sensitivity: dict[tuple[int, str], torch.Tensor], n_layers: int) -> list[float]:
+    """Layer score = the summed sensitivity of the layer's matrices."""
+    return [sum(float(s.sum()) for (layer, _), s in sensitivity.items() if layer == ell)
+            for ell in range(n_layers)]
 
 
 @register
@@ -86,7 +83,8 @@ class Seeking(Paradigm):
             raise TransferError("Seeking needs a teacher")
         student, teacher = ctx.student, ctx.teacher
         sens = teacher_sensitivity(ctx, config.modules, config.n_sensitivity_examples, config.max_len)
-        layers = select_layers(sens, teacher.shape.n_layers, student.shape.n_layers)
+        layer_scores = layer_sensitivity(sens, teacher.shape.n_layers)
+        layers = select_layers(layer_scores, student.shape.n_layers)  # top L_S, depth order
         model = attach_lora(student, config.modules, config.rank, config.alpha, init=True)
         wrapped = lora_layers(model, student, config.modules)
         scale = config.alpha / config.rank
@@ -117,8 +115,6 @@ class Seeking(Paradigm):
         history = finetune(model, student.tokenizer, ctx.task, ctx.splits["train"], ctx,
                            epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                            max_len=config.max_len, seed=config.seed)
-        layer_scores = [sum(float(s.sum()) for (ell, _), s in sens.items() if ell == t)
-                        for t in range(teacher.shape.n_layers)]
         return TransferOutcome(model, "adapter", {
             "teacher_layers": layers, "teacher_layer_sensitivity": layer_scores,
             "extraction": extraction, "skipped": skipped, "finetune": history})
