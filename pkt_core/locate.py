@@ -22,10 +22,12 @@ The expm1/log1p form is the same number, costs one multiply, one expm1 and one m
 and keeps full relative precision for the tiny (~1e-4) scores of many attention neurons, which a
 difference of two ~10-sized log-sum-exps would bury in fp32 rounding. Rows where exp overflows (or
 the sum nears −1) fall back to the max-shifted log-sum-exp. All score math is fp32 on the lm_head's
-device; only forward hooks are used, on unmodified transformers models.
+device. Internals are read with forward hooks and, for α_TT, an attention function registered with
+transformers (sdpa plus a read-out of the last query's row): unmodified transformers models.
 """
 from __future__ import annotations
 
+import threading
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -216,6 +218,55 @@ def _unembed_T(W_U: torch.Tensor, g: torch.Tensor, W_cols: torch.Tensor) -> torc
     return (W_cols.detach().to(W_U.device, torch.float32).T * g.to(W_U.device)) @ W_U.T
 
 
+# ---- the attention probabilities without eager attention ---------------------------------------
+# The "self" attention term needs α_TT, the last query's attention probability on its own token.
+# Eager attention materialises every probability and is ~15-30% slower than sdpa on CPU, so locate
+# runs the model with an attention implementation registered under its own name: sdpa for the
+# output, plus a callback that recomputes only the last query's row from the query/key states the
+# model hands to its attention function — after RoPE, q/k norms and any family detail, so nothing
+# about an architecture is re-implemented here.
+_CAPTURING_SDPA = "pkt_locate_sdpa"
+_active = threading.local()  # .on_attention: callback(module, query, key, value, kwargs) or absent
+
+
+def _capturing_sdpa(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                    attention_mask: torch.Tensor | None, **kwargs: Any) -> tuple[torch.Tensor, Any]:
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    callback = getattr(_active, "on_attention", None)
+    if callback is not None:
+        callback(module, query, key, value, kwargs)
+    return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+
+
+def _register_capturing_sdpa() -> str:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    if _CAPTURING_SDPA not in AttentionInterface._global_mapping:
+        AttentionInterface.register(_CAPTURING_SDPA, _capturing_sdpa)
+        AttentionMaskInterface.register(_CAPTURING_SDPA, sdpa_mask)
+    return _CAPTURING_SDPA
+
+
+def _last_query_self_attention(query: torch.Tensor, key: torch.Tensor, rows: torch.Tensor,
+                               last: torch.Tensor, kv_of_head: torch.Tensor, scaling: float,
+                               sliding_window: int | None) -> torch.Tensor:
+    """α_TT [n, H]: softmax over keys s ≤ T (within the window) of q_T·k_s·scaling, taken at s = T.
+
+    Right padding comes after position T, so causality alone excludes it; fp32 like eager's softmax."""
+    q = query[rows, :, last].float()  # [n, H, hd]
+    k = key[rows][:, kv_of_head].float()  # [n, H, T, hd] (grouped-query: head h reads kv h // group)
+    scores = torch.einsum("nhd,nhtd->nht", q, k) * scaling
+    pos = torch.arange(k.shape[2], device=k.device)
+    allowed = pos[None, :] <= last[:, None]
+    if sliding_window:
+        allowed &= pos[None, :] > (last[:, None] - sliding_window)
+    scores = scores.masked_fill(~allowed[:, None, :], float("-inf"))
+    probs = torch.softmax(scores, -1)
+    return probs[torch.arange(len(rows), device=probs.device), :, last]
+
+
 # ---- tokenisation and the forward pass ----------------------------------------------------------
 def _tokenize(tokenizer: Any, examples: Sequence[tuple[str, str]], max_positions: int | None
               ) -> tuple[list[list[int]], list[int]]:
@@ -261,6 +312,8 @@ def _capture(model: nn.Module, spec: ArchSpec, p: _Parts, inputs: list[list[int]
     at: dict[str, torch.Tensor] = {}  # rows/last of the running sub-batch
 
     def grab(t: torch.Tensor) -> torch.Tensor:
+        if t.shape[1] == 1:  # the last block's FFN only ran on the last positions (see on_last_ffn)
+            return t[:, 0].to(device, torch.float32)
         return t[at["rows"].to(t.device), at["last"].to(t.device)].to(device, torch.float32)
 
     def first(args: tuple, kwargs: dict) -> torch.Tensor:
@@ -277,19 +330,6 @@ def _capture(model: nn.Module, spec: ArchSpec, p: _Parts, inputs: list[list[int]
             if not need_alpha:
                 cur["s", i] = grab(first(args, kwargs))
 
-        def on_v(mod, args, kwargs, out):
-            cur["v", i] = grab(out)
-
-        def on_attn(mod, args, kwargs, out):
-            w = out[1] if isinstance(out, tuple) and len(out) > 1 else None
-            if w is None or w.ndim != 4:
-                raise LocateError("could not read attention probabilities (eager attention did not "
-                                  "return them); use attn_term='summed'")
-            rows, last = at["rows"].to(w.device), at["last"].to(w.device)
-            alpha = w[rows, :, last, last].to(device, torch.float32)  # [n, H]: last query on itself
-            v = cur.pop(("v", i)).view(len(rows), p.n_kv, hd)[:, kv_of_head.to(device)]
-            cur["s", i] = (alpha[:, :, None] * v).reshape(len(rows), H * hd)
-
         def on_down(mod, args, kwargs, out):
             cur["m", i] = grab(first(args, kwargs))
             cur["ffn", i] = grab(out)
@@ -297,10 +337,32 @@ def _capture(model: nn.Module, spec: ArchSpec, p: _Parts, inputs: list[list[int]
         hs = [_module(block, spec, "attn_norm").register_forward_pre_hook(on_norm, with_kwargs=True),
               _module(block, spec, "o_proj").register_forward_hook(on_o, with_kwargs=True),
               _module(block, spec, "down_proj").register_forward_hook(on_down, with_kwargs=True)]
-        if need_alpha:
-            hs += [_module(block, spec, "v_proj").register_forward_hook(on_v, with_kwargs=True),
-                   _module(block, spec, "attn").register_forward_hook(on_attn, with_kwargs=True)]
         return hs
+
+    layer_of_attention = {id(_module(block, spec, "attn")): i for i, block in enumerate(p.layers)}
+
+    def on_attention(module, query, key, value, kwargs):
+        i = layer_of_attention.get(id(module))
+        if i is None:
+            return
+        rows, last = at["rows"].to(query.device), at["last"].to(query.device)
+        kv = kv_of_head.to(query.device)
+        alpha = _last_query_self_attention(query, key, rows, last, kv, kwargs.get("scaling") or hd ** -0.5,
+                                           kwargs.get("sliding_window"))
+        v = value[rows][:, kv][torch.arange(len(rows), device=value.device), :, last]  # [n, H, hd]
+        cur["s", i] = (alpha[:, :, None] * v.float()).reshape(len(rows), H * hd).to(device)
+
+    def on_last_ffn(mod, args, kwargs):
+        # After the last block nothing reads the other positions (h_L is taken at the last one), so
+        # its FFN runs on the last positions only, [n, 1, d]; the residual add broadcasts, leaving
+        # every row's last position exact and the others meaningless. Saves 2/3 of a block's work.
+        x = first(args, kwargs)
+        if x.dim() != 3 or at["last"].numel() != x.shape[0]:
+            return None
+        last = x[at["rows"].to(x.device), at["last"].to(x.device)][:, None]
+        if args:
+            return (last,) + tuple(args[1:]), kwargs
+        return args, {**kwargs, next(iter(kwargs)): last}
 
     def on_last(mod, args, kwargs, out):
         cur["h", 0] = grab(out[0] if isinstance(out, tuple) else out)
@@ -315,6 +377,9 @@ def _capture(model: nn.Module, spec: ArchSpec, p: _Parts, inputs: list[list[int]
     parts: dict[tuple[str, int], list[torch.Tensor]] = {}
     handles = [h for i in range(n_layers) for h in hooks_for(i)]
     handles.append(p.layers[-1].register_forward_hook(on_last, with_kwargs=True))
+    handles.append(_module(p.layers[-1], spec, "mlp").register_forward_pre_hook(on_last_ffn, with_kwargs=True))
+    if need_alpha:
+        _active.on_attention = on_attention
     try:
         for b0 in range(0, len(inputs), per_batch):
             chunk = inputs[b0:b0 + per_batch]  # pad id 0: any id will do, it comes after every real token
@@ -327,8 +392,13 @@ def _capture(model: nn.Module, spec: ArchSpec, p: _Parts, inputs: list[list[int]
             for key, value in cur.items():
                 parts.setdefault(key, []).append(value)
     finally:
+        _active.on_attention = None
         for h in handles:
             h.remove()
+    if need_alpha and any(("s", i) not in parts for i in range(n_layers)):
+        raise LocateError("could not read the attention states of every layer (the model did not call "
+                          "its attention function through transformers' AttentionInterface); use "
+                          "attn_term='summed'")
     names = ("x", "attn", "ffn", "m", "s")
     out = {k: torch.stack([torch.cat(parts[k, i]) for i in range(n_layers)], 1) for k in names}
     out["h"] = torch.cat(parts["h", 0])
@@ -408,9 +478,10 @@ def locate(model: nn.Module, tokenizer: Any, spec: ArchSpec, examples: Sequence[
     try:
         if was_training:  # (eval() walks every module; skip it when there is nothing to change)
             model.eval()
-        if need_alpha:  # only eager attention exposes the probabilities. The config setter (it recurses
-            # into sub-configs) costs nothing; set_attn_implementation() walks every module, twice a call.
-            model.config._attn_implementation = "eager"
+        if need_alpha:  # sdpa plus a callback that reads the last query's row (see _capturing_sdpa).
+            # The config setter (it recurses into sub-configs) costs nothing; set_attn_implementation()
+            # walks every module, twice a call.
+            model.config._attn_implementation = _register_capturing_sdpa()
         with torch.no_grad():
             acts = _capture(model, spec, p, inputs, need_alpha, work_bytes, device)
     finally:

@@ -131,6 +131,20 @@ def test_vectorised_scores_match_slow_reference(models, tok, family, scale, attn
     assert np.abs(res.attn_neuron_scores).max() > 1e-4
 
 
+def test_self_term_respects_sliding_windows_and_padding(tok):
+    """α_TT is recomputed from the q/k states sdpa receives: check it where the window and the
+    right padding of a batch change the softmax's denominator (eager attention is the reference)."""
+    model, spec = make("mistral", seed=2)
+    model.config.sliding_window = 5  # shorter than every example: the window drops early keys
+    res = locate(model, tok, spec, [E1, E3], LocateConfig())  # E3 is shorter: padded in the batch
+    refs = [reference(model, tok, e) for e in (E1, E3)]
+    np.testing.assert_allclose(res.attn_neuron_scores, sum(np.array(r["attn_n"]) for r in refs), atol=ATOL)
+    model.config.sliding_window = None
+    unwindowed = locate(model, tok, spec, [E1, E3], LocateConfig())
+    assert np.abs(unwindowed.attn_neuron_scores - res.attn_neuron_scores).max() > 1e-3  # not vacuous
+    assert model.config._attn_implementation == "sdpa"
+
+
 def test_huge_neuron_effects_take_the_stable_path(tok):
     model, spec = make("llama", seed=4)
     with torch.no_grad():  # sharp logits + a few strong neurons: logit shifts that overflow exp() in fp32
