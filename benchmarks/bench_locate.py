@@ -1,8 +1,10 @@
 """Logit-lens attribution speed and memory (pkt_core.locate). Prints one JSON object.
 
-As in a LaTen run: locate() is called once per example (~200 tokens) for the teacher and for the
-student, each model reusing its LocateCache; `seconds_per_example` is the pair's time per example,
-averaged over 20 examples (the first includes computing the cached B matrices). The 7B-shaped single
+As in a LaTen run: the 20 extract examples (~200 tokens each) are located for the teacher and for
+the student with `locate_each` — per-example results, one batched pass per model, as LaTen does —
+and `seconds_per_example` is the pair's time divided by 20 (it includes computing the cached B
+matrices). `per_call` repeats the measurement with one locate() call per example and model (each
+model reusing its LocateCache), the way a caller with a single example pays. The 7B-shaped single
 layer (hidden 4096, FFN 11008, 32 heads, vocab 32000, fp32) is located once and compared with the
 unavoidable work alone: the products W_U·diag(g)·W_down and W_U·diag(g)·W_o, timed chunk by chunk.
 
@@ -24,7 +26,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from pkt_core.locate import LocateCache, LocateConfig, locate, unembed_neuron_matrices  # noqa: E402
+from pkt_core.locate import (LocateCache, LocateConfig, locate, locate_each,  # noqa: E402
+                             unembed_neuron_matrices)
 from pkt_core.models import arch_for_config, embedded_models, load_model  # noqa: E402
 from pkt_core.models.synthetic import byte_tokenizer, random_model  # noqa: E402
 
@@ -73,9 +76,36 @@ class PeakRSS:
 
 
 def bench_pair(teacher, student, n_examples: int) -> dict:
-    """teacher/student: (model, tokenizer, spec). One locate per model per example, caches reused."""
+    """teacher/student: (model, tokenizer, spec). LaTen's batched per-example locate, then per call."""
     models = {"teacher": teacher, "student": student}
     examples = {role: make_examples(m[1], n_examples) for role, m in models.items()}
+    batched = {}
+    with PeakRSS() as mem_batched:
+        start, cpu0 = time.perf_counter(), time.process_time()
+        for role, (model, tok, spec) in models.items():
+            t0 = time.perf_counter()
+            results = locate_each(model, tok, spec, examples[role], cache=LocateCache())
+            assert len(results) == n_examples
+            batched[role] = {"seconds": round(time.perf_counter() - t0, 4),
+                             "seconds_by_part": {k: round(v, 4) for k, v in results[0].timings.items()},
+                             "used_matrix_cache": results[0].used_matrix_cache}
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    per_call = bench_pair_per_call(models, examples, n_examples)
+    return {
+        "seconds_per_example": round(wall / n_examples, 4),
+        "cpu_seconds_per_example": round(cpu / n_examples, 4),
+        "mode": "locate_each: one batched pass per model over the examples (LaTen's way)",
+        "by_model": batched,
+        "dominant": max(((r, k) for r in batched for k in batched[r]["seconds_by_part"]),
+                        key=lambda rk: batched[rk[0]]["seconds_by_part"][rk[1]]),
+        "peak_extra_mb": round(mem_batched.extra_mb, 1),
+        "per_call": per_call,
+        "shapes": per_call.pop("shapes"),
+    }
+
+
+def bench_pair_per_call(models: dict, examples: dict, n_examples: int) -> dict:
+    """One locate() per model per example, each model's LocateCache reused."""
     caches = {role: LocateCache() for role in models}
     parts = {role: {"forward": 0.0, "matrices": 0.0, "scoring": 0.0} for role in models}
     per_example, cpu = [], 0.0

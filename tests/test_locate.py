@@ -325,3 +325,20 @@ def test_bf16_model_scores_in_fp32(tok):
     assert r16.ffn_neuron_scores.dtype == np.float64 and np.isfinite(r16.ffn_neuron_scores).all()
     # bf16 activations differ from fp32 ones by ~1%; the rankings' heads should largely agree
     assert np.corrcoef(r16.ffn_neuron_scores.ravel(), r32.ffn_neuron_scores.ravel())[0, 1] > 0.9
+
+
+def test_locate_each_equals_one_call_per_example(models, tok):
+    """The batched per-example path (LaTen's) gives each example's own locate() result."""
+    from pkt_core.locate import locate_each
+
+    model, spec = models["qwen2"]
+    for cfg in (LocateConfig(), LocateConfig(attn_term="summed", scale="rms")):
+        each = locate_each(model, tok, spec, [E1, E2, E3], cfg, top_k=5)
+        assert len(each) == 3
+        for res, ex in zip(each, (E1, E2, E3)):
+            one = locate(model, tok, spec, [ex], cfg, top_k=5)
+            assert res.target_token_ids == one.target_token_ids
+            for name in ("attn_layer_scores", "ffn_layer_scores", "ffn_neuron_scores", "attn_neuron_scores"):
+                np.testing.assert_allclose(getattr(res, name), getattr(one, name), atol=1e-5, rtol=1e-5)
+            assert res.top_ffn_layers == one.top_ffn_layers
+            np.testing.assert_array_equal(res.top_ffn_neurons, one.top_ffn_neurons)

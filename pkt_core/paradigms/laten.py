@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from ..locate import LocateCache, LocateConfig, locate
+from ..locate import LocateCache, LocateConfig, locate, locate_each
 from ..models import block_part
 from .base import (Paradigm, ParadigmConfig, TransferContext, TransferError, TransferOutcome,
                    check_finite, register)
@@ -134,6 +134,20 @@ class LaTenEngine:
         t, s = self.teacher, self.student
         t_res = locate(t.model, t.tokenizer, t.spec, [example], self.loc_config, cache=self.caches[0])
         s_res = locate(s.model, s.tokenizer, s.spec, [example], self.loc_config, cache=self.caches[1])
+        return self.select(t_res, s_res)
+
+    def locate_many(self, examples: list[tuple[str, str]]) -> list[tuple[Any, Any]]:
+        """Per-example (teacher, student) locate results in one batched pass per model: the base
+        weights never change during LaTen (injection is functional), so every step's locate can
+        be done up front; `select` turns a pair into the step's Located."""
+        t, s = self.teacher, self.student
+        t_all = locate_each(t.model, t.tokenizer, t.spec, examples, self.loc_config, cache=self.caches[0])
+        s_all = locate_each(s.model, s.tokenizer, s.spec, examples, self.loc_config, cache=self.caches[1])
+        return list(zip(t_all, s_all))
+
+    def select(self, t_res: Any, s_res: Any) -> Located:
+        """LaTen's choice from one example's results: top L_S teacher layers, top neurons per layer."""
+        s = self.student
         self.last_results = (t_res, s_res)  # kept for the alignment heatmaps
         n_layers = s.shape.n_layers
         layers, t_neurons, s_neurons = {}, {}, {}
@@ -274,11 +288,14 @@ class LaTen(Paradigm):
         rng = random.Random(config.seed)
         history: list[dict[str, Any]] = []
         chosen: dict[str, torch.Tensor] = {}
+        # Locate on the text the student is trained on (the chat-formatted prompt + answer), every
+        # extract example a step will use, in one batched pass per model.
+        ctx.progress(0, total, f"LaTen: locating {min(total, len(extract))} extract examples")
+        located = engine.locate_many([(task.prompt(ex), ex.answer) for ex in extract[:total]])
         for step in range(total):
             ctx.check_cancel()
             example = extract[step % len(extract)]
-            # Locate on the text the student is trained on: the chat-formatted prompt + answer.
-            loc = engine.locate((task.prompt(example), example.answer))
+            loc = engine.select(*located[step % len(located)])
             batch_items = rng.sample(align, min(config.align_examples_per_step, len(align))) + [example]
             batch = lm_batch(student.tokenizer, task, batch_items, config.max_len,
                              pad_left=True).to(engine.device)
@@ -311,7 +328,7 @@ class LaTen(Paradigm):
         if config.final_step is not None:
             engine.hyper.load_state_dict(chosen)
         # Use: locate once on one example, translate once, inject, merge.
-        final_loc = engine.locate((task.prompt(extract[0]), extract[0].answer))
+        final_loc = engine.select(*located[0])  # extract[0], as located above
         alignment = alignment_similarity(engine)  # before the merge edits the student's rows
         deltas = engine.merge(final_loc)
         return TransferOutcome(student.model, "merged", {
