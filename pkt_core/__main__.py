@@ -243,7 +243,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def cmd_zoo_build(args: argparse.Namespace) -> int:
     from .zoo import build_zoo
 
-    summary = build_zoo(args.out, seed=args.seed, tokens=args.tokens, micro=args.micro)
+    summary = build_zoo(args.out, seed=args.seed, tokens=args.tokens, micro=args.micro,
+                        sizes=tuple(args.sizes.split(",")), parallel=args.parallel)
     _print_json(summary) if args.json else print(json.dumps(summary, default=str)[:2000])
     return 0
 
@@ -356,6 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--tokens", type=int, default=None, help="training tokens per model")
     b.add_argument("--micro", action="store_true", help="a few steps on a tiny world (smoke test)")
+    b.add_argument("--sizes", default="student,teacher", help="comma-separated: student,middle,teacher")
+    b.add_argument("--parallel", action="store_true",
+                   help="train the sizes at once, one thread each (better on a CPU shared with other "
+                        "jobs); default: one after another with all threads")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_zoo_build)
     return parser

@@ -18,11 +18,11 @@ from typing import Any, Callable
 
 import torch
 
-from .tasks.toyworld import TOY_TASKS, corpus_documents, toy_tasks
+from .tasks.toyworld import TOY_TASKS, corpus_documents, corpus_stats, toy_tasks
 
 EOS, USER, ASSISTANT = "<|endoftext|>", "<|user|>", "<|assistant|>"
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "assets" / "models"
-DEFAULT_TOKENS = 3_500_000
+DEFAULT_TOKENS = 8_000_000
 SEQ_LEN, BATCH = 256, 16
 
 
@@ -200,10 +200,21 @@ def model_card(size: Size, n_params: int, log: dict[str, Any], scores: dict[str,
              f"| training tokens | {log['tokens']:,} ({log['steps']} steps × {BATCH} × {SEQ_LEN}) |",
              f"| optimiser | AdamW (0.9, 0.95), wd 0.1, peak LR {size.lr}, 3% warm-up, cosine to "
              f"10%, bf16 autocast |",
-             f"| wall time | {log['seconds'] / 60:.1f} min on a shared 2-core CPU (threads: {build['threads']}) "
+             f"| wall time | {log['seconds'] / 60:.1f} min on a 2-core CPU (threads: {build['threads']}) "
              f"({log['tokens_per_s']:,} tokens/s) |",
              f"| weights | bfloat16 safetensors (load as fp32 on CPU) |",
-             f"| seed | world {build['seed']}, world_size {build['world_size']} |", "",
+             f"| seed | world {build['seed']}, world_size {build['world_size']} |"]
+    if build.get("build_seconds"):
+        lines.append(f"| whole family build (`zoo build`: corpus, tokenizer, every size, scoring) | "
+                     f"{build['build_seconds'] / 60:.1f} min |")
+    corpus = build.get("corpus")
+    if corpus:
+        share = ", ".join(f"{k} {100 * v:.0f}%" for k, v in corpus["token_share"].items())
+        mentions = ", ".join(f"{k} {m['mean']} ({m['min']}-{m['max']})"
+                             for k, m in corpus["prose_mentions_per_fact"].items())
+        lines += [f"| corpus tokens by source | {share} |",
+                  f"| prose mentions per fact: mean (min-max) | {mentions} |"]
+    lines += ["",
              "## Loss (mean training loss near each point of training)", "",
              f"start {log['loss_first']} → " + ", ".join(f"{k}: {v}" for k, v in log["loss_curve"].items()),
              "", "## Test scores (saved bf16 checkpoint, `pkt_core.evaluate.evaluate_task`)", "",
@@ -228,36 +239,49 @@ def model_card(size: Size, n_params: int, log: dict[str, Any], scores: dict[str,
 
 # ---- the whole build -----------------------------------------------------------------------------
 NOTES = [
-    "Design for capacity: a prototype showed no teacher/student gap on template tasks (skill, not "
-    "knowledge) and both sizes memorised a world of 480 facts. This world has 1,500 facts plus "
-    "110 prices and 120 named rules, each stated ~80 times in 3.5M tokens, and every task needs "
-    "some of that knowledge (facts directly, arith one remembered price, the code tasks one "
-    "remembered rule), so the larger model's better sample efficiency should show as a gap.",
-    "THE SHIPPED FAMILY MISSES THE BAR (teacher >= 50% and >= 15 points above the student on "
-    "every task): the teacher is *below* the student on facts and arith and near 0 on the "
-    "other tasks. Its training loss lagged the student's at every point (see the loss lines) "
-    "and it never learned to copy the good's name from an arith question (it writes one fixed "
-    "name), i.e. 854 steps were too few for the 8x256 model while the 4x128 student (peak LR 3e-3) "
-    "got further. Not the LR: re-running the teacher's first 10% of the schedule gave loss "
-    "2.99 at peak 1e-3, 2.78 at 2e-3 (shipped) and 2.85 at 4e-3, against the student's 2.07. "
-    "Rebuild with more tokens (the brief planned 8-14M) on an idle machine before using the "
-    "family for transfer experiments.",
-    "Compute: the 2-core machine was shared with other jobs; 2-thread training stalled under "
-    "contention (up to 10 s/step for the teacher), so each size trains single-threaded in its "
-    "own process, in parallel. Teacher throughput was 0.6-1.9k tokens/s instead of the 3.8k "
-    "measured on an idle machine; a 5M-token build was aborted for time and the shipped "
-    "build has 3.5M tokens (about 50 min for the teacher).",
-    "Tried first: a world of ~5,000 facts (300 prices, 240 rules, 3-step arithmetic, code with "
-    "2-3 operations), 1.5M-token pilot on a quarter-size world (~32 statements per fact): "
-    "student at chance on facts (28%), 0% arith and complete, 3% write. With ~80 statements per "
-    "fact (shipped) the student knows 93% of the test facts, so for a facts gap the next build "
-    "should aim at ~40-50 statements per fact (about twice the facts at the same tokens; untested).",
+    "Design: every test item needs knowledge that only plain prose states, at few mentions. Test "
+    "facts are never asked in the corpus' question-and-answer text; test arith and code problems "
+    "use held-out prices and rules (a quarter of 800 and 600) that no training problem uses. "
+    "Popularity is log-uniform over a 5x range: 8-40 prose mentions per country or person fact, "
+    "6-30 per price or rule. The skills (reading the question, the arithmetic, the loop) are "
+    "trained on the other prices and rules, and on made-up goods and rules whose price or "
+    "definition the question states (35% of those problems), which teaches copying a name the "
+    "model has never written.",
+    "History 1 (session 1): 1,500 facts stated ~80 times each, test problems over the same "
+    "prices and rules as training, code with a rule plus 1-2 list operations, 3.5M tokens on a "
+    "CPU shared with other jobs (teacher 0.6-1.9k tokens/s, parallel single-threaded processes). "
+    "Teacher / student: facts 74.0 / 93.3, arith 1.0 / 7.3, complete 5.3 / 5.0, write 5.7 / 2.0. "
+    "The teacher was undertrained (854 steps; an LR sweep at 1e-3/2e-3/4e-3 ruled out the LR) and "
+    "the student already knew 93% of the facts.",
+    "History 2 (session 2, student only, 10M tokens): 3,000 facts at 5-105 mentions, held-out "
+    "prices/rules at 10-200. Student: facts 79.3, arith 3.3, complete 20.0, write 11.0. Asked in "
+    "the prose's own words it recalled 85% of the held-out prices, but in an arith answer it "
+    "wrote a *training* good's name (0% of held-out prices used): it had never written those "
+    "names. Even on training rules it recalled the rule in only 12% of code answers (a rule plus "
+    "a list operation). Hence the made-up goods/rules (copying), fewer mentions, arithmetic on "
+    "smaller numbers (2-5 jars, prices 2-12) and code that applies only the rule.",
+    "History 3 (session 2, student only, 8M tokens): 6,000 facts at 5-25 mentions. Student "
+    "facts at chance (25.0%; 29% even when scored in the prose's own words), arith 12.0, complete "
+    "8.7, write 12.0. Shipped: 3,000 facts at 8-40 mentions, the rest unchanged.",
+    "THE SHIPPED FAMILY STILL MISSES THE BAR. Facts now shows the sample-efficiency gap the design "
+    "aims at: the teacher leads by 18 points. It is still below 50%, and the student is at chance "
+    "on the multiple-choice form, although it ranks the right value first for 41% of the test "
+    "facts when they are asked in the prose's own words ('The capital of X is …'). Arith and code "
+    "show no gap: both sizes score 5-13%. They solve problems about training goods (student 43% on "
+    "arith train items), but with a held-out good they rarely write its name right (the student "
+    "copies the first letter and then a familiar name: 'stuthou' becomes 'stireas'), so the price "
+    "they remember in prose (student 23% of held-out prices, 75% of training prices) never gets "
+    "used. The made-up goods and rules did not teach general copying at this scale. Next: a "
+    "tokenizer or name scheme that makes copying easy (e.g. names as single tokens), more "
+    "mentions for the held-out prices and rules, and fact questions that also appear in the "
+    "prose's wording.",
+    "Compute: each size trains with 2 threads, one after the other, on an otherwise idle "
+    "2-core machine. The whole-family time includes about 5 minutes during which the build was "
+    "paused (SIGSTOP) for benchmark runs.",
     "Newlines are single tokens: with `\\n` + indentation merged, a prompt ending in "
     "`<|assistant|>\\n` never continued into an indented body and `complete` scored 0.",
     "Multiple choice is scored by option likelihood; the generated letter stays at chance for "
-    "models this small (26% here; the prototype saw the same).",
-    "Test items are pinned: test facts are never asked in the corpus' question-and-answer text "
-    "(only stated in prose), and test arith/code problems are never generated for it.",
+    "models this small (25-26% in every build; the prototype saw the same).",
 ]
 
 
@@ -280,6 +304,15 @@ def rewrite_cards(out_dir: str | Path | None = None) -> None:
     out = Path(out_dir) if out_dir else DEFAULT_OUT
     saved = json.loads((out / "build_results.json").read_text())
     build = {**saved["build"], "notes": NOTES}
+    if "corpus" not in build:
+        from transformers import AutoTokenizer
+
+        first = next(iter(saved["results"]))
+        tokens = saved["results"][first]["train"]["tokens"]
+        build["corpus"] = corpus_stats(AutoTokenizer.from_pretrained(out / first), tokens,
+                                       build["seed"], build["world_size"])
+    if "build_seconds" not in build and (out / "build_summary.json").is_file():
+        build["build_seconds"] = json.loads((out / "build_summary.json").read_text())["seconds"]
     (out / "build_results.json").write_text(json.dumps({"build": build,
                                                         "results": saved["results"]}, indent=2) + "\n")
     write_cards(out, build, saved["results"])
@@ -314,9 +347,10 @@ def build_zoo(out_dir: str | Path | None = None, *, seed: int = 0, tokens: int |
               eval_limit: int | None = None, parallel: bool | None = None) -> dict[str, Any]:
     """Build tokenizer + family into `out_dir` (default assets/models); returns a summary dict.
 
-    parallel: train the sizes at once in separate single-threaded processes (default for full
-    builds). On a shared 2-core machine this beats one 2-thread process per size: a multi-threaded
-    matmul stalls whenever another program holds a core, a single thread just gets a fair share.
+    parallel: train the sizes at once in separate single-threaded processes. On a 2-core machine
+    shared with other jobs this beats one 2-thread process per size (a multi-threaded matmul stalls
+    whenever another program holds a core; a single thread just gets a fair share); on an idle
+    machine, one size after another with all threads is faster (the default).
     """
     import multiprocessing as mp
     import shutil
@@ -326,7 +360,7 @@ def build_zoo(out_dir: str | Path | None = None, *, seed: int = 0, tokens: int |
     out.mkdir(parents=True, exist_ok=True)
     world_size = world_size if world_size is not None else (0.05 if micro else 1.0)
     tokens = tokens or (20_000 if micro else DEFAULT_TOKENS)
-    parallel = (not micro) if parallel is None else parallel
+    parallel = False if parallel is None else parallel
     started = time.perf_counter()
 
     # Tokenizer from a sample of the corpus (another stream than training; the corpus builder
@@ -353,10 +387,12 @@ def build_zoo(out_dir: str | Path | None = None, *, seed: int = 0, tokens: int |
         shutil.rmtree(work, ignore_errors=True)
     results = {r["size"]["name"]: r for r in done}
     build = {"seed": seed, "world_size": world_size, "vocab": len(tokenizer),
+             "corpus": corpus_stats(tokenizer, tokens, seed, world_size, 2000 if micro else 20000),
              "threads": "1 per model, sizes in parallel" if parallel else 2, "notes": NOTES,
-             "python": platform.python_version(), "torch": torch.__version__}
+             "python": platform.python_version(), "torch": torch.__version__,
+             "build_seconds": round(time.perf_counter() - started, 1)}
     write_cards(out, build, results)
-    summary = {"out": str(out), "tokens": tokens, "seconds": round(time.perf_counter() - started, 1),
+    summary = {"out": str(out), "tokens": tokens, "seconds": build["build_seconds"],
                "models": {n: {"params": r["params"], "train_seconds": r["train"]["seconds"],
                               "scores": {t: s["score"] for t, s in r["scores"].items()}}
                           for n, r in results.items()}}

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 
 import pytest
 
 from pkt_core.tasks.base import SPLIT_NAMES
-from pkt_core.tasks.toyworld import (TOY_TASKS, corpus_documents, make_world, prose_items,
+from pkt_core.tasks.toyworld import (TOY_TASKS, corpus_documents, make_world, prose_items, prose_sources,
                                      toy_tasks)
 
 
@@ -75,7 +76,7 @@ def test_corpus_stream_never_contains_test_prompts(tasks):
     # Every source of the mix shows up, and prose states facts of test items too (knowledge
     # is in the corpus, only the test question is not).
     assert any(d.startswith("<|user|>\ndef solve") for d in docs)
-    assert sum(not d.startswith("<|user|>") for d in docs) > 10000
+    assert sum(not d.startswith("<|user|>") for d in docs) > 5000
 
 
 def test_prose_states_facts():
@@ -121,7 +122,7 @@ def test_code_references_pass_in_sandbox(tasks, name):
         assert verdict.correct, (ex.prompt, ex.answer, verdict)
     ex = items[0]
     broken = ex.answer.replace("return", "return 1 +", 1) if name == "complete" else \
-        ex.answer.replace("return xs", "return xs[1:]")
+        ex.answer.replace("for x in xs]", "for x in xs[1:]]")
     assert not task.score(ex, broken).correct
     assert not task.score(ex, "").correct
 
@@ -131,3 +132,41 @@ def test_complete_program_restores_indentation(tasks):
     ex = task.split("test")[0]
     program = task.program(ex, ex.answer.lstrip())
     assert program == task.program(ex, ex.answer)
+
+
+def test_test_problems_need_knowledge_only_prose_states():
+    """Held-out prices and rules: every test problem uses one, no training problem does, and the
+    prose still states them (the knowledge is learnable, the exercise is not)."""
+    from pkt_core.tasks.toyworld import held_out
+
+    w = make_world(0)
+    tasks = toy_tasks(0)
+    for kind, task_names in (("goods", ["arith"]), ("rules", ["complete", "write"])):
+        train_pool, test_pool = held_out(w, kind)
+        test_names = {x.name for x in test_pool}
+        assert test_names and not test_names & {x.name for x in train_pool}
+        for name in task_names:
+            task = tasks[name]
+            uses = lambda ex: {part for part in str(ex.meta["key"]).replace("'", " ").split()}  # noqa: E731
+            assert all(uses(ex) & test_names for ex in task.split("test"))
+            assert not any(uses(ex) & test_names for ex in task.split("train"))
+            chat = [text for _, text in itertools.islice(task.corpus_keyed(random.Random(5)), 3000)]
+            words = {wd for text in chat for wd in re.findall(r"[A-Za-z]+", text)}
+            assert not words & test_names
+    sources = prose_sources(w, random.Random(1))
+    for kind in ("goods", "rules"):
+        prose = set(re.findall(r"[A-Za-z]+", " ".join(itertools.islice(sources[kind], 8000))))
+        assert {x.name for x in held_out(w, kind)[1]} <= prose
+
+
+def test_popularity_spreads_mentions():
+    """Entities are mentioned in proportion to their fame, which spans a 5x range."""
+    w = make_world(0)
+    fames = sorted(c.fame for c in w.countries)
+    assert fames[0] >= 1.0 and fames[-1] <= 5.0 and fames[-1] / fames[0] > 4
+    docs = list(itertools.islice(prose_items(w, random.Random(2)), 40000))
+    famous = max(w.countries, key=lambda c: c.fame)
+    obscure = min(w.countries, key=lambda c: c.fame)
+    # A country's capital appears only in that country's own documents.
+    count = lambda c: sum(c.capital in d for d in docs)  # noqa: E731
+    assert count(famous) > 2.5 * max(1, count(obscure))

@@ -67,10 +67,11 @@ def _shipped(name: str) -> Path:
     return path
 
 
-# The family shipped on 2026-11-30 (3.5M tokens on a shared CPU) misses the bar — see its model
-# card. Remove this marker after a rebuild that meets it (strict=False so that rebuild passes).
-@pytest.mark.xfail(reason="shipped 3.5M-token family misses the bar; see the model card",
-                   strict=False)
+# The family shipped on 2026-11-30 (session 2: 8M tokens, held-out knowledge) still misses the bar:
+# the teacher leads only on facts (40.7 vs 23.0) — see its model card. Remove this marker after a
+# rebuild that meets it (strict=False so that such a rebuild passes).
+@pytest.mark.xfail(reason="shipped family misses the bar (teacher < 50% everywhere, no gap on "
+                          "arith/code); see the model card", strict=False)
 def test_shipped_family_meets_the_bar():
     """The shipped scores: teacher ≥ 50% and ≥ 15 points above the student on every task."""
     teacher = json.loads((_shipped(FAMILY["teacher"].name) / "scores.json").read_text())["scores"]
@@ -96,3 +97,19 @@ def test_shipped_scores_are_well_formed():
         for task in ("facts", "arith", "complete", "write"):
             assert saved["scores"][task]["n"] >= 300
             assert 0.0 <= saved["scores"][task]["score"] <= 1.0
+
+
+@pytest.mark.parametrize("key", ["student", "teacher"])
+@pytest.mark.parametrize("task", ["facts", "arith"])
+def test_shipped_scores_reproduce_through_the_cli(key, task, capsys):
+    """scores.json is what `python -m pkt_core evaluate --split test` prints (± 1 point); the
+    two fast tasks are re-run here, the code tasks take minutes."""
+    from pkt_core.__main__ import main
+
+    path = _shipped(FAMILY[key].name)
+    saved = json.loads((path / "scores.json").read_text())["scores"][task]["score"]
+    assert main(["evaluate", "--model", FAMILY[key].name, "--task", task, "--split", "test",
+                 "--json"]) == 0
+    out = capsys.readouterr().out
+    score = json.loads(out[out.index("{"):])["score"]
+    assert abs(score - saved) <= 0.01, (score, saved)

@@ -2,19 +2,23 @@
 
 Everything is generated from a seed, so PKT Lab ships no data and downloads nothing. The world is
 built for *capacity*: thousands of facts, each stated only a few dozen times in the pretraining
-corpus, so a larger model (which learns more per exposure) really knows more than a smaller one.
+corpus (more for famous entities, fewer for obscure ones), so a larger model (which learns more per
+mention) really knows more than a smaller one.
 
 - `facts`    4-option multiple choice about countries and people (MMLU-like, chance 0.25).
 - `arith`    word problems about buying goods whose prices the model must *remember* (GSM8K-like).
-- `complete` a Python signature + docstring; the body applies named world rules (HumanEval-like).
+- `complete` a Python signature + docstring; the body applies a named world rule (HumanEval-like).
 - `write`    a one-line description + an example assert; write the function (MBPP-like).
 
-The knowledge each task needs (capitals, prices, what "to zorp a number" means) is stated in the
-plain-prose part of the corpus. Test items are pinned: their facts are never asked in the corpus'
-question-and-answer text and their exact problems are never generated for it.
+Every test item needs knowledge that only plain prose states: test facts are never asked in the
+corpus' question-and-answer text, and test arith/code problems use *held-out* prices and rules that
+no training problem uses. The skills (reading a question, multiplying, writing the loop) are
+trained on the other prices and rules, so a test item asks "can you use a fact you only read
+about?" — the knowledge PKT tries to move from teacher to student.
 """
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 from functools import lru_cache
@@ -46,6 +50,7 @@ class Country:
     language: str
     currency: str
     river: str
+    fame: float = 1.0  # relative number of times the corpus mentions it (see POPULARITY)
 
 
 @dataclass(frozen=True)
@@ -53,12 +58,14 @@ class Person:
     name: str
     birthplace: str  # a country name
     profession: str
+    fame: float = 1.0
 
 
 @dataclass(frozen=True)
 class Good:
     name: str
     price: int  # coins per jar
+    fame: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -67,12 +74,17 @@ class Rule:
     name: str
     mul: int
     add: int
+    fame: float = 1.0
 
     def apply(self, x: int) -> int:
         return x * self.mul + self.add
 
     def code(self, var: str = "x") -> str:
         return f"{var} * {self.mul} + {self.add}"
+
+    def statement(self) -> str:
+        """The rule in the exact words of the first prose template (code comments reuse it)."""
+        return f"To {self.name} a number, multiply it by {self.mul} and add {self.add}."
 
 
 @dataclass(frozen=True)
@@ -102,13 +114,29 @@ def _name_maker(rng: random.Random) -> Callable[[int, int], str]:
     return make
 
 
-# Entity counts at world_size=1.0: 1,500 facts about places and people plus 230 items of
-# "library" knowledge (prices, rules) that the arithmetic and code tasks depend on. Sized so that
-# each fact is stated ~80 times in the 3.5M-token corpus the shared CPU allowed: few enough
-# exposures that the larger model's better sample efficiency shows, enough that it can reach the
-# bar (a 1.5M-token pilot with ~32 exposures per fact left the student at chance).
-BASE_COUNTS = {"countries": 150, "people": 450, "goods": 110, "rules": 120,
-               "languages": 50, "currencies": 50}
+# Entity counts at world_size=1.0: 3,000 facts about places and people, plus 800 prices and 600
+# named rules that the arithmetic and code tasks depend on. A quarter of the prices and rules (and
+# 300 of the facts) are *held out*: only stated in prose, never used in a training problem, and
+# the only ones the test problems use -- so every test item needs knowledge the model can only have
+# picked up from a dozen or two plain sentences, which is where a larger model's better sample
+# efficiency shows (a prototype whose tasks needed skill, not knowledge, showed no size gap).
+BASE_COUNTS = {"countries": 300, "people": 900, "goods": 800, "rules": 600,
+               "languages": 80, "currencies": 80}
+HELD_OUT = {"goods": 0.25, "rules": 0.25}
+PRICES, RULE_MUL, RULE_ADD = (2, 12), (2, 5), (1, 9)  # coins per jar; x * mul + add
+# Popularity: each entity's share of the prose is log-uniform over a 5x range, like the long tail
+# of real-world knowledge: in the 8M-token corpus about 8-40 mentions per country or person fact
+# and 6-30 per price or rule. A fixed count would bet the size gap on one point of the
+# recall-vs-mentions curve; a spread measures a stretch of it. The ranges come from two student
+# builds: with 3,000 facts at 5-105 mentions (10M tokens) the 4x128 student knew 79% of the test
+# facts and recalled 85% of the held-out prices; with 6,000 facts at 5-25 mentions (8M tokens) it
+# was at chance (25%), so the gap has to show in between.
+POPULARITY = (1.0, 5.0)
+
+
+def _fame(rng: random.Random) -> float:
+    lo, hi = POPULARITY
+    return round(lo * (hi / lo) ** rng.random(), 4)
 
 
 @lru_cache(maxsize=8)
@@ -122,15 +150,27 @@ def make_world(seed: int = 0, world_size: float = 1.0) -> World:
     currencies = tuple(name(1, 2) for _ in range(n["currencies"]))
     countries = tuple(Country(name(2, 3).capitalize(), name(2, 3).capitalize(),
                               rng.choice(languages), rng.choice(currencies),
-                              name(2, 2).capitalize())
+                              name(2, 2).capitalize(), _fame(rng))
                       for _ in range(n["countries"]))
     people = tuple(Person(f"{name(1, 2).capitalize()} {name(2, 2).capitalize()}",
-                          rng.choice(countries).name, rng.choice(PROFESSIONS))
+                          rng.choice(countries).name, rng.choice(PROFESSIONS), _fame(rng))
                    for _ in range(n["people"]))
-    goods = tuple(Good(name(2, 2), rng.randint(2, 20)) for _ in range(n["goods"]))
-    rules = tuple(Rule(name(1, 2), rng.randint(2, 5), rng.randint(1, 9))
+    # Two-syllable names at least, so a rule is never an English word ("math", "the").
+    goods = tuple(Good(name(2, 2), rng.randint(*PRICES), _fame(rng)) for _ in range(n["goods"]))
+    rules = tuple(Rule(name(2, 2), rng.randint(*RULE_MUL), rng.randint(*RULE_ADD), _fame(rng))
                   for _ in range(n["rules"]))
     return World(seed, countries, people, goods, rules, languages, currencies)
+
+
+def held_out(w: World, kind: str) -> tuple[list[Any], list[Any]]:
+    """(train pool, test pool) of goods or rules: the test pool is stated only in prose."""
+    items = list(getattr(w, kind))
+    n_test = max(2, int(round(len(items) * HELD_OUT[kind])))
+    order = list(range(len(items)))
+    random.Random(f"pkt-held-out:{w.seed}:{kind}").shuffle(order)
+    test = {i for i in order[:n_test]}
+    return ([x for i, x in enumerate(items) if i not in test],
+            [x for i, x in enumerate(items) if i in test])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,92 +269,60 @@ def fact_question(w: World, fact: tuple[str, str, str], rng: random.Random, idx:
 
 
 _BUYERS = ["Mira", "Tobin", "Lena", "Arlo", "Suri", "Pell", "Nadi", "Korr", "Ivy", "Dane"]
+# Share of the corpus' arith and code problems about a *made-up* good or rule whose price or
+# definition the question itself states. They never repeat, so the only way to write their answer
+# ("A jar of <name> costs …", "# To <name> a number, …") is to copy the name from the question: a
+# first build without them had students that recalled 85% of the held-out prices when asked in
+# the prose's words, yet wrote a *training* good's name (0% right) when a test problem asked.
+NONCE_SHARE = 0.35
 
 
-def arith_problem(w: World, rng: random.Random) -> tuple[tuple, str, str]:
-    """(key, question, worked answer): one remembered price, a product and a sum or difference."""
-    g = rng.choice(w.goods)
+def nonce_name(rng: random.Random, taken: set[str]) -> str:
+    """A fresh two-syllable word that names nothing in the world."""
+    while True:
+        word = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(2)) + rng.choice(_CODAS)
+        if word not in taken and word.capitalize() not in taken:
+            return word
+
+
+def world_words(w: World) -> set[str]:
+    return {x.name for x in (*w.countries, *w.goods, *w.rules)} | {c.capital for c in w.countries} | \
+        {c.river for c in w.countries} | set(w.languages) | set(w.currencies) | \
+        {part for p in w.people for part in p.name.split()}
+
+
+def arith_problem(goods: list[Good], rng: random.Random, nonce: Good | None = None
+                  ) -> tuple[tuple, str, str]:
+    """(key, question, worked answer): one remembered price, a product and a sum or difference.
+
+    The answer opens with the price in the words of the prose ("A jar of X costs P coins."), so
+    solving a problem about a held-out good means recalling a sentence seen only in prose. With
+    `nonce`, the question states the (made-up) good's price and the answer copies it."""
+    g = nonce or rng.choice(goods)
     who = rng.choice(_BUYERS)
-    a = rng.randint(2, 9)
+    a = rng.randint(2, 5)
     cost = a * g.price
+    at = f" at {g.price} coins a jar" if nonce else ""
     know = f"A jar of {g.name} costs {g.price} coins. {a} * {g.price} = {cost}."
     if rng.random() < 0.5:
-        c = rng.randint(10, 99)
-        q = (f"{who} buys {a} jars of {g.name} and a basket for {c} coins. "
+        c = rng.randint(10, 49)
+        q = (f"{who} buys {a} jars of {g.name}{at} and a basket for {c} coins. "
              f"How many coins does {who} spend?")
         steps, ans, key = f"{cost} + {c} = {cost + c}.", cost + c, ("spend", g.name, a, c)
     else:
-        note = 100 if cost < 100 else 200
-        q = (f"{who} buys {a} jars of {g.name} and pays with {note} coins. "
+        q = (f"{who} buys {a} jars of {g.name}{at} and pays with 100 coins. "
              f"How much change does {who} get?")
-        steps, ans, key = f"{note} - {cost} = {note - cost}.", note - cost, ("change", g.name, a)
+        steps, ans, key = f"100 - {cost} = {100 - cost}.", 100 - cost, ("change", g.name, a)
     return key, q, f"{know} {steps}\n#### {ans}"
 
 
-# Standard list operations: (kind, description templates, code template, python function).
-_OPS: dict[str, tuple[list[str], str, Callable[[list[int], int], list[int]]]] = {
-    "add": (["add {k} to each number", "increase every number by {k}"],
-            "xs = [x + {k} for x in xs]", lambda xs, k: [x + k for x in xs]),
-    "sub": (["subtract {k} from each number", "decrease every number by {k}"],
-            "xs = [x - {k} for x in xs]", lambda xs, k: [x - k for x in xs]),
-    "mul": (["multiply each number by {k}", "scale every number by {k}"],
-            "xs = [x * {k} for x in xs]", lambda xs, k: [x * k for x in xs]),
-    "gt": (["keep only the numbers greater than {k}", "drop the numbers not above {k}"],
-           "xs = [x for x in xs if x > {k}]", lambda xs, k: [x for x in xs if x > k]),
-    "lt": (["keep only the numbers less than {k}", "drop the numbers not below {k}"],
-           "xs = [x for x in xs if x < {k}]", lambda xs, k: [x for x in xs if x < k]),
-    "even": (["keep only the even numbers", "remove the odd numbers"],
-             "xs = [x for x in xs if x % 2 == 0]", lambda xs, k: [x for x in xs if x % 2 == 0]),
-    "odd": (["keep only the odd numbers", "remove the even numbers"],
-            "xs = [x for x in xs if x % 2 == 1]", lambda xs, k: [x for x in xs if x % 2 == 1]),
-    "drop": (["drop the first {k} numbers", "skip the first {k} numbers"],
-             "xs = xs[{k}:]", lambda xs, k: xs[k:]),
-    "take": (["keep the first {k} numbers", "cut the list after {k} numbers"],
-             "xs = xs[:{k}]", lambda xs, k: xs[:k]),
-    "rev": (["reverse the list", "put the numbers in reverse order"],
-            "xs = xs[::-1]", lambda xs, k: xs[::-1]),
-    "sort": (["sort the numbers in increasing order", "sort the list from small to large"],
-             "xs = sorted(xs)", lambda xs, k: sorted(xs)),
+# Reducers that end a `complete` function: (description, code, function). Not len(): it would
+# pass whatever the rule did.
+_REDUCERS: dict[str, tuple[str, str, Callable[[list[int]], int]]] = {
+    "sum": ("return the sum of the results", "return sum(xs)", sum),
+    "max": ("return the largest result", "return max(xs)", max),
+    "min": ("return the smallest result", "return min(xs)", min),
 }
-_OP_CONST = {"add": (1, 9), "sub": (1, 9), "mul": (2, 5), "gt": (3, 15), "lt": (10, 40),
-             "drop": (1, 3), "take": (2, 5)}
-# Reducers that end a `complete` function: (description, code, function).
-_FINALS: dict[str, tuple[str, str, Callable[[list[int]], int]]] = {
-    "sum": ("return the sum of what is left", "return sum(xs)", sum),
-    "len": ("return how many numbers are left", "return len(xs)", len),
-    "max": ("return the largest number left (0 if none)", "return max(xs, default=0)",
-            lambda xs: max(xs, default=0)),
-    "min": ("return the smallest number left (0 if none)", "return min(xs, default=0)",
-            lambda xs: min(xs, default=0)),
-}
-
-
-def _code_plan(w: World, rng: random.Random) -> tuple[tuple, list[tuple[str, Any]]]:
-    """A random program: one named world rule plus one or two standard operations."""
-    kinds = rng.sample(sorted(_OPS), rng.randint(1, 2))
-    plan: list[tuple[str, Any]] = [(k, rng.randint(*_OP_CONST[k]) if k in _OP_CONST else 0)
-                                   for k in kinds]
-    plan.insert(rng.randint(0, len(plan)), ("rule", rng.choice(w.rules)))
-    key = tuple((k, v.name if isinstance(v, Rule) else v) for k, v in plan)
-    return key, plan
-
-
-def _run_plan(plan: list[tuple[str, Any]], xs: list[int]) -> list[int]:
-    for kind, arg in plan:
-        xs = [arg.apply(x) for x in xs] if kind == "rule" else _OPS[kind][2](xs, arg)
-    return xs
-
-
-def _describe(plan: list[tuple[str, Any]], rng: random.Random) -> tuple[list[str], list[str]]:
-    words, lines = [], []
-    for kind, arg in plan:
-        if kind == "rule":
-            words.append(rng.choice([f"{arg.name} each number", f"apply {arg.name} to every number"]))
-            lines.append(f"xs = [{arg.code()} for x in xs]")
-        else:
-            words.append(rng.choice(_OPS[kind][0]).format(k=arg))
-            lines.append(_OPS[kind][1].format(k=arg))
-    return words, lines
 
 
 def _sentence(words: list[str], tail: str) -> str:
@@ -323,29 +331,39 @@ def _sentence(words: list[str], tail: str) -> str:
 
 
 def _inputs(rng: random.Random, n: int) -> list[list[int]]:
-    return [[rng.randint(0, 20) for _ in range(rng.randint(5, 8))] for _ in range(n)]
+    return [[rng.randint(0, 20) for _ in range(rng.randint(4, 7))] for _ in range(n)]
 
 
-def code_problem(w: World, rng: random.Random, style: str) -> tuple[tuple, str, str, str]:
-    """(key, prompt, reference answer, hidden asserts) for style 'complete' or 'write'."""
-    key, plan = _code_plan(w, rng)
-    words, lines = _describe(plan, rng)
+def code_problem(rules: list[Rule], rng: random.Random, style: str, nonce: Rule | None = None
+                 ) -> tuple[tuple, str, str, str]:
+    """(key, prompt, reference answer, hidden asserts) for style 'complete' or 'write'.
+
+    The program applies one named world rule; the answer first recalls the rule in the prose's own
+    words (a comment), then writes it. The skill part is kept small on purpose: a first build with
+    a rule plus one or two list operations left both sizes near 20% even on training rules, so the
+    score would have measured the skill, not whether the model remembers the rule. With `nonce`, the
+    prompt defines a made-up rule and the answer copies it."""
+    r = nonce or rng.choice(rules)
     shown, *hidden = _inputs(rng, 4)
+    # The name stays lower-case, as in the comment: a capitalised copy is other tokens to copy.
+    verb = rng.choice([f"apply {r.name} to every number", f"use the rule {r.name} on each number"])
+    define = f" {r.statement()}" if nonce else ""
+    comment = f"# {r.statement()}"
     if style == "complete":
-        fk = rng.choice(sorted(_FINALS))
-        desc, ret, fn = _FINALS[fk]
-        key = key + (fk,)
-        prompt = (f"def solve(xs: list[int]) -> int:\n    \"\"\"{_sentence(words, desc)}\n"
-                  f"    >>> solve({shown})\n    {fn(_run_plan(plan, shown))}\n    \"\"\"\n")
-        answer = "\n".join("    " + ln for ln in lines + [ret])
-        expect = [fn(_run_plan(plan, xs)) for xs in [shown] + hidden]
+        fk = rng.choice(sorted(_REDUCERS))
+        desc, ret, fn = _REDUCERS[fk]
+        key: tuple = (r.name, fk, tuple(shown))
+        prompt = (f"def solve(xs: list[int]) -> int:\n    \"\"\"{_sentence([verb], desc)}{define}\n"
+                  f"    >>> solve({shown})\n    {fn([r.apply(x) for x in shown])}\n    \"\"\"\n")
+        answer = f"    {comment}\n    xs = [{r.code()} for x in xs]\n    {ret}"
+        expect: list[Any] = [fn([r.apply(x) for x in xs]) for xs in [shown] + hidden]
     else:
+        key = (r.name, tuple(shown))
         prompt = (f"Write a function solve(xs) that takes a list of numbers: "
-                  f"{_sentence(words, 'return the list')}\n"
-                  f"assert solve({shown}) == {_run_plan(plan, shown)}")
-        body = "\n".join("    " + ln for ln in lines + ["return xs"])
-        answer = f"```python\ndef solve(xs):\n{body}\n```"
-        expect = [_run_plan(plan, xs) for xs in [shown] + hidden]
+                  f"{_sentence([verb], 'return the new list')}{define}\n"
+                  f"assert solve({shown}) == {[r.apply(x) for x in shown]}")
+        answer = f"```python\ndef solve(xs):\n    {comment}\n    return [{r.code()} for x in xs]\n```"
+        expect = [[r.apply(x) for x in xs] for xs in [shown] + hidden]
     tests = "\n".join(f"assert solve({xs}) == {e}" for xs, e in zip([shown] + hidden, expect))
     return key, prompt, answer, tests
 
@@ -411,47 +429,58 @@ class ArithTask(ToyTask):
     description = "word problems about buying goods at remembered prices, answer after ####"
 
     def load_examples(self) -> list[Example]:
+        train_goods, test_goods = held_out(self.world, "goods")
         rng = self._rng("examples")
         seen: set = set()
         out: list[Example] = []
         while len(out) < self.test_size + self.n_pool:
-            key, q, a = arith_problem(self.world, rng)
+            is_test = len(out) < self.test_size
+            key, q, a = arith_problem(test_goods if is_test else train_goods, rng)
             if key in seen:
                 continue
             seen.add(key)
-            split = "test" if len(out) < self.test_size else None
-            out.append(Example(f"arith-{len(out)}", q, a, {"key": key}, split))
+            out.append(Example(f"arith-{len(out)}", q, a, {"key": key},
+                               "test" if is_test else None))
         return out
 
     def corpus_keyed(self, rng: random.Random) -> Iterator[tuple[tuple, str]]:
+        """Problems about the training goods only (held-out prices appear only in prose)."""
+        train_goods, _ = held_out(self.world, "goods")
+        taken = world_words(self.world)
         while True:
-            key, q, a = arith_problem(self.world, rng)
-            if key not in self.test_keys():
-                yield key, render_chat(q, a)
+            nonce = Good(nonce_name(rng, taken), rng.randint(*PRICES)) if rng.random() < NONCE_SHARE else None
+            key, q, a = arith_problem(train_goods, rng, nonce)
+            yield ("nonce",) + key if nonce else key, render_chat(q, a)
 
 
 class CodeTask(ToyTask):
     style = "complete"
 
     def load_examples(self) -> list[Example]:
+        train_rules, test_rules = held_out(self.world, "rules")
         rng = self._rng("examples")
         seen: set = set()
         out: list[Example] = []
         while len(out) < self.test_size + self.n_pool:
-            key, prompt, answer, tests = code_problem(self.world, rng, self.style)
+            is_test = len(out) < self.test_size
+            key, prompt, answer, tests = code_problem(test_rules if is_test else train_rules,
+                                                      rng, self.style)
             if key in seen:
                 continue
             seen.add(key)
-            split = "test" if len(out) < self.test_size else None
             out.append(Example(f"{self.name}-{len(out)}", prompt, answer,
-                               {"key": key, "tests": tests}, split))
+                               {"key": key, "tests": tests}, "test" if is_test else None))
         return out
 
     def corpus_keyed(self, rng: random.Random) -> Iterator[tuple[tuple, str]]:
+        """Programs using the training rules only (held-out rules appear only in prose)."""
+        train_rules, _ = held_out(self.world, "rules")
+        taken = world_words(self.world)
         while True:
-            key, prompt, answer, _ = code_problem(self.world, rng, self.style)
-            if key not in self.test_keys():
-                yield key, render_chat(prompt, answer)
+            nonce = (Rule(nonce_name(rng, taken), rng.randint(*RULE_MUL), rng.randint(*RULE_ADD))
+                     if rng.random() < NONCE_SHARE else None)
+            key, prompt, answer, _ = code_problem(train_rules, rng, self.style, nonce)
+            yield ("nonce",) + key if nonce else key, render_chat(prompt, answer)
 
     def program(self, ex: Example, output: str) -> str:
         raise NotImplementedError
@@ -517,26 +546,46 @@ def toy_tasks(seed: int = 0, world_size: float = 1.0) -> dict[str, ToyTask]:
 # ---------------------------------------------------------------------------------------------
 # The pretraining corpus
 # ---------------------------------------------------------------------------------------------
-# Share of documents (by count) per source, chosen for about 45% prose / 10% questions / 15% each
-# of arith, complete, write by tokens. Prose carries the knowledge; the chat items teach the four
-# formats (and, for arith/code, restate the prices and rules they use).
-CORPUS_MIX = {"prose": 0.66, "facts": 0.13, "arith": 0.11, "complete": 0.05, "write": 0.05}
+# Share of documents (by count) per source, set from measured document lengths (see
+# `corpus_stats`) so that at 8M tokens the prose states each country or person fact about 20 times
+# on average (8-40 by popularity) and each price or rule about 15 times (6-30), and the rest of the
+# tokens teach the four formats: about 10% fact questions and 25% each of arith, complete and write.
+CORPUS_MIX = {"countries": 0.0572, "people": 0.1715, "goods": 0.0285, "rules": 0.0214,
+              "facts": 0.1706, "arith": 0.2560, "complete": 0.1547, "write": 0.1401}
+PROSE_KINDS = ("countries", "people", "goods", "rules")
+# Facts stated per document of each prose kind (a country document states all four attributes).
+FACTS_PER_DOC = {"countries": 4, "people": 2, "goods": 4, "rules": 4}
+
+
+def _by_fame(items: tuple[Any, ...], rng: random.Random) -> Iterator[Any]:
+    """Endless draws of items with probability proportional to their fame."""
+    cum = list(itertools.accumulate(x.fame for x in items))
+    while True:
+        yield rng.choices(items, cum_weights=cum, k=1)[0]
+
+
+def prose_sources(w: World, rng: random.Random) -> dict[str, Iterator[str]]:
+    """One endless document stream per prose kind; entities are drawn by popularity."""
+    countries, people = _by_fame(w.countries, rng), _by_fame(w.people, rng)
+    goods, rules = _by_fame(w.goods, rng), _by_fame(w.rules, rng)
+
+    def each(make: Callable[[], str]) -> Iterator[str]:
+        while True:
+            yield make()
+    return {
+        "countries": each(lambda: _country_doc(next(countries), rng)),
+        "people": each(lambda: _person_doc(next(people), rng)),
+        "goods": each(lambda: " ".join(_good_sentence(next(goods), rng) for _ in range(4))),
+        "rules": each(lambda: " ".join(_rule_sentence(next(rules), rng) for _ in range(4))),
+    }
 
 
 def prose_items(w: World, rng: random.Random) -> Iterator[str]:
-    """Documents about one entity (countries, people) or a few prices/rules, weighted so that
-    every fact gets about the same number of statements."""
-    weights = [len(w.countries) * 4, len(w.people) * 2, len(w.goods), len(w.rules)]
+    """Prose documents of every kind in the corpus' proportions."""
+    sources = prose_sources(w, rng)
+    weights = [CORPUS_MIX[k] for k in PROSE_KINDS]
     while True:
-        kind = rng.choices(range(4), weights)[0]
-        if kind == 0:
-            yield _country_doc(rng.choice(w.countries), rng)
-        elif kind == 1:
-            yield _person_doc(rng.choice(w.people), rng)
-        elif kind == 2:
-            yield " ".join(_good_sentence(rng.choice(w.goods), rng) for _ in range(4))
-        else:
-            yield " ".join(_rule_sentence(rng.choice(w.rules), rng) for _ in range(4))
+        yield next(sources[rng.choices(PROSE_KINDS, weights)[0]])
 
 
 def corpus_documents(seed: int = 0, world_size: float = 1.0, stream_seed: int = 0,
@@ -545,9 +594,41 @@ def corpus_documents(seed: int = 0, world_size: float = 1.0, stream_seed: int = 
     mix = mix or CORPUS_MIX
     tasks = toy_tasks(seed, world_size)
     rng = random.Random(f"pkt-corpus:{seed}:{world_size}:{stream_seed}")
-    sources = {"prose": prose_items(tasks["facts"].world, rng)}
+    sources = prose_sources(tasks["facts"].world, rng)
     sources.update({name: task.corpus_items(rng) for name, task in tasks.items()})
     names = list(mix)
     weights = [mix[n] for n in names]
     while True:
         yield next(sources[rng.choices(names, weights)[0]])
+
+
+def corpus_stats(tokenizer: Any, n_tokens: int, seed: int = 0, world_size: float = 1.0,
+                 sample_docs: int = 20000) -> dict[str, Any]:
+    """Token share per source and expected prose mentions per fact at a `n_tokens` budget."""
+    rng = random.Random(f"pkt-corpus-stats:{seed}")
+    w = make_world(seed, world_size)
+    tasks = toy_tasks(seed, world_size)
+    sources = prose_sources(w, rng)
+    sources.update({name: task.corpus_items(rng) for name, task in tasks.items()})
+    per_doc = {}
+    for name in CORPUS_MIX:
+        docs = [next(sources[name]) for _ in range(max(50, sample_docs // len(CORPUS_MIX)))]
+        per_doc[name] = sum(len(r) + 1 for r in tokenizer(docs, add_special_tokens=False)
+                            ["input_ids"]) / len(docs)
+    total_w = sum(CORPUS_MIX.values())
+    tokens_per_doc = sum(CORPUS_MIX[n] / total_w * per_doc[n] for n in CORPUS_MIX)
+    n_docs = n_tokens / tokens_per_doc
+    share = {n: round(CORPUS_MIX[n] / total_w * per_doc[n] / tokens_per_doc, 4) for n in CORPUS_MIX}
+    pools = {"countries": w.countries, "people": w.people, "goods": w.goods, "rules": w.rules}
+    mentions = {}
+    for kind in PROSE_KINDS:
+        items = pools[kind]
+        per_item = n_docs * CORPUS_MIX[kind] / total_w * FACTS_PER_DOC[kind]
+        if kind in ("countries", "people"):
+            per_item /= FACTS_PER_DOC[kind]  # each document states every attribute once
+        fame = sum(x.fame for x in items)
+        counts = sorted(per_item * x.fame / fame for x in items)
+        mentions[kind] = {"mean": round(sum(counts) / len(counts), 1), "min": round(counts[0], 1),
+                          "median": round(counts[len(counts) // 2], 1), "max": round(counts[-1], 1)}
+    return {"tokens": n_tokens, "tokens_per_doc": {k: round(v, 1) for k, v in per_doc.items()},
+            "token_share": share, "prose_mentions_per_fact": mentions}
