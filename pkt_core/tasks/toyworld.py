@@ -391,6 +391,21 @@ class ToyTask(Task):
     def corpus_items(self, rng: random.Random) -> Iterator[str]:
         return (text for _, text in self.corpus_keyed(rng))
 
+    def _distinct_problems(self, make: Callable[[bool], tuple[tuple, str, str, dict]]) -> list[Example]:
+        """`test_size` test problems, then `n_pool` others, no two sharing a key; `make(is_test)`
+        draws one problem as (key, prompt, answer, extra meta)."""
+        seen: set = set()
+        out: list[Example] = []
+        while len(out) < self.test_size + self.n_pool:
+            is_test = len(out) < self.test_size
+            key, prompt, answer, meta = make(is_test)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(Example(f"{self.name}-{len(out)}", prompt, answer, {"key": key, **meta},
+                               "test" if is_test else None))
+        return out
+
     def test_keys(self) -> set:
         if self._test_keys is None:
             self._test_keys = {ex.meta["key"] for ex in self.examples() if ex.source_split == "test"}
@@ -431,17 +446,8 @@ class ArithTask(ToyTask):
     def load_examples(self) -> list[Example]:
         train_goods, test_goods = held_out(self.world, "goods")
         rng = self._rng("examples")
-        seen: set = set()
-        out: list[Example] = []
-        while len(out) < self.test_size + self.n_pool:
-            is_test = len(out) < self.test_size
-            key, q, a = arith_problem(test_goods if is_test else train_goods, rng)
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(Example(f"arith-{len(out)}", q, a, {"key": key},
-                               "test" if is_test else None))
-        return out
+        return self._distinct_problems(
+            lambda is_test: (*arith_problem(test_goods if is_test else train_goods, rng), {}))
 
     def corpus_keyed(self, rng: random.Random) -> Iterator[tuple[tuple, str]]:
         """Problems about the training goods only (held-out prices appear only in prose)."""
@@ -459,18 +465,12 @@ class CodeTask(ToyTask):
     def load_examples(self) -> list[Example]:
         train_rules, test_rules = held_out(self.world, "rules")
         rng = self._rng("examples")
-        seen: set = set()
-        out: list[Example] = []
-        while len(out) < self.test_size + self.n_pool:
-            is_test = len(out) < self.test_size
-            key, prompt, answer, tests = code_problem(test_rules if is_test else train_rules,
-                                                      rng, self.style)
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(Example(f"{self.name}-{len(out)}", prompt, answer,
-                               {"key": key, "tests": tests}, "test" if is_test else None))
-        return out
+
+        def make(is_test: bool) -> tuple[tuple, str, str, dict]:
+            key, prompt, answer, tests = code_problem(test_rules if is_test else train_rules, rng,
+                                                      self.style)
+            return key, prompt, answer, {"tests": tests}
+        return self._distinct_problems(make)
 
     def corpus_keyed(self, rng: random.Random) -> Iterator[tuple[tuple, str]]:
         """Programs using the training rules only (held-out rules appear only in prose)."""
