@@ -67,11 +67,6 @@ def _shipped(name: str) -> Path:
     return path
 
 
-# The family shipped on 2026-11-30 (session 2: 8M tokens, held-out knowledge) still misses the bar:
-# the teacher leads only on facts (40.7 vs 23.0) — see its model card. Remove this marker after a
-# rebuild that meets it (strict=False so that such a rebuild passes).
-@pytest.mark.xfail(reason="shipped family misses the bar (teacher < 50% everywhere, no gap on "
-                          "arith/code); see the model card", strict=False)
 def test_shipped_family_meets_the_bar():
     """The shipped scores: teacher ≥ 50% and ≥ 15 points above the student on every task."""
     teacher = json.loads((_shipped(FAMILY["teacher"].name) / "scores.json").read_text())["scores"]

@@ -58,7 +58,7 @@ class PresetPair:
 
 
 PRESET_PAIRS: tuple[PresetPair, ...] = (
-    PresetPair("embedded tiny (teacher 8×256 → student 4×128)", "pkt-tiny-teacher",
+    PresetPair("embedded tiny (teacher 8×256 → student 4×64)", "pkt-tiny-teacher",
                "pkt-tiny-student", "offline, CPU"),
     PresetPair("SmolLM2 360M → 135M", "HuggingFaceTB/SmolLM2-360M-Instruct",
                "HuggingFaceTB/SmolLM2-135M-Instruct", "needs network"),

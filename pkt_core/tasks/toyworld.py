@@ -1,20 +1,22 @@
 """The toy world: a seeded fictional world and four benchmark-shaped tasks that live in it.
 
-Everything is generated from a seed, so PKT Lab ships no data and downloads nothing. The world is
-built for *capacity*: thousands of facts, each stated only a few dozen times in the pretraining
-corpus (more for famous entities, fewer for obscure ones), so a larger model (which learns more per
-mention) really knows more than a smaller one.
+Everything is generated from a seed, so PKT Lab ships no data and downloads nothing.
 
-- `facts`    4-option multiple choice about countries and people (MMLU-like, chance 0.25).
-- `arith`    word problems about buying goods whose prices the model must *remember* (GSM8K-like).
-- `complete` a Python signature + docstring; the body applies a named world rule (HumanEval-like).
-- `write`    a one-line description + an example assert; write the function (MBPP-like).
+- `facts`    4-option multiple choice about countries and people (MMLU-like, chance 0.25). The world
+             is built for *capacity*: 2,000 facts, each stated only a few dozen times in prose (more
+             for famous entities, fewer for obscure ones), and the test facts are never asked in
+             the corpus' question-and-answer text, so a test item asks "can you use a fact you only
+             read about?" -- where a larger model, which learns more per mention, knows more.
+- `arith`    multi-step shopping problems with a worked solution and `#### N` (GSM8K-like): 1-3
+             wares at 2-digit prices, a sum and maybe change, so 1-6 steps with carries.
+- `complete` a Python signature + docstring describing a chain of 2-4 list operations; the model
+             writes the body (HumanEval-like; pass@1 on hidden asserts in the sandbox).
+- `write`    the same kind of chain as a one-line description plus an example assert; the model
+             writes the function (MBPP-like).
 
-Every test item needs knowledge that only plain prose states: test facts are never asked in the
-corpus' question-and-answer text, and test arith/code problems use *held-out* prices and rules that
-no training problem uses. The skills (reading a question, multiplying, writing the loop) are
-trained on the other prices and rules, so a test item asks "can you use a fact you only read
-about?" — the knowledge PKT tries to move from teacher to student.
+Test arith problems (their numbers) and test programs (their chains of operations with constants)
+never occur in the corpus, so these two measure a skill learned from other instances; their
+difficulty is spread over lengths, so a per-step edge of the larger model compounds.
 """
 from __future__ import annotations
 
@@ -62,43 +64,15 @@ class Person:
 
 
 @dataclass(frozen=True)
-class Good:
-    name: str
-    price: int  # coins per jar
-    fame: float = 1.0
-
-
-@dataclass(frozen=True)
-class Rule:
-    """`to <name> a number` means x * mul + add — library knowledge the code tasks need."""
-    name: str
-    mul: int
-    add: int
-    fame: float = 1.0
-
-    def apply(self, x: int) -> int:
-        return x * self.mul + self.add
-
-    def code(self, var: str = "x") -> str:
-        return f"{var} * {self.mul} + {self.add}"
-
-    def statement(self) -> str:
-        """The rule in the exact words of the first prose template (code comments reuse it)."""
-        return f"To {self.name} a number, multiply it by {self.mul} and add {self.add}."
-
-
-@dataclass(frozen=True)
 class World:
     seed: int
     countries: tuple[Country, ...]
     people: tuple[Person, ...]
-    goods: tuple[Good, ...]
-    rules: tuple[Rule, ...]
     languages: tuple[str, ...]
     currencies: tuple[str, ...]
 
     def n_facts(self) -> int:
-        return 4 * len(self.countries) + 2 * len(self.people) + len(self.goods) + len(self.rules)
+        return 4 * len(self.countries) + 2 * len(self.people)
 
 
 def _name_maker(rng: random.Random) -> Callable[[int, int], str]:
@@ -114,23 +88,18 @@ def _name_maker(rng: random.Random) -> Callable[[int, int], str]:
     return make
 
 
-# Entity counts at world_size=1.0: 3,000 facts about places and people, plus 800 prices and 600
-# named rules that the arithmetic and code tasks depend on. A quarter of the prices and rules (and
-# 300 of the facts) are *held out*: only stated in prose, never used in a training problem, and
-# the only ones the test problems use -- so every test item needs knowledge the model can only have
-# picked up from a dozen or two plain sentences, which is where a larger model's better sample
-# efficiency shows (a prototype whose tasks needed skill, not knowledge, showed no size gap).
-BASE_COUNTS = {"countries": 300, "people": 900, "goods": 800, "rules": 600,
-               "languages": 80, "currencies": 80}
-HELD_OUT = {"goods": 0.25, "rules": 0.25}
-PRICES, RULE_MUL, RULE_ADD = (2, 12), (2, 5), (1, 9)  # coins per jar; x * mul + add
+# Entity counts at world_size=1.0: 2,000 facts about places and people (200 countries x 4
+# attributes, 600 people x 2), each stated only a few dozen times in the corpus. 300 of them are
+# test facts, which the corpus' question-and-answer text never asks: answering them means
+# extracting knowledge the model only read in prose.
+BASE_COUNTS = {"countries": 200, "people": 600, "languages": 80, "currencies": 80}
 # Popularity: each entity's share of the prose is log-uniform over a 5x range, like the long tail
-# of real-world knowledge: in the 8M-token corpus about 8-40 mentions per country or person fact
-# and 6-30 per price or rule. A fixed count would bet the size gap on one point of the
-# recall-vs-mentions curve; a spread measures a stretch of it. The ranges come from two student
-# builds: with 3,000 facts at 5-105 mentions (10M tokens) the 4x128 student knew 79% of the test
-# facts and recalled 85% of the held-out prices; with 6,000 facts at 5-25 mentions (8M tokens) it
-# was at chance (25%), so the gap has to show in between.
+# of real-world knowledge. A fixed count would bet the size gap on one point of the
+# recall-vs-mentions curve; a spread measures a stretch of it. Measured (model cards, history):
+# how many mentions a fact needs hardly depends on size at this scale -- at 11-53 mentions an 8x256
+# teacher and a 4x128 student both knew about 40% of the test facts -- so the size gap has to come
+# from a student small enough to run out of capacity (4x64), at mentions where the teacher knows
+# most facts.
 POPULARITY = (1.0, 5.0)
 
 
@@ -155,22 +124,7 @@ def make_world(seed: int = 0, world_size: float = 1.0) -> World:
     people = tuple(Person(f"{name(1, 2).capitalize()} {name(2, 2).capitalize()}",
                           rng.choice(countries).name, rng.choice(PROFESSIONS), _fame(rng))
                    for _ in range(n["people"]))
-    # Two-syllable names at least, so a rule is never an English word ("math", "the").
-    goods = tuple(Good(name(2, 2), rng.randint(*PRICES), _fame(rng)) for _ in range(n["goods"]))
-    rules = tuple(Rule(name(2, 2), rng.randint(*RULE_MUL), rng.randint(*RULE_ADD), _fame(rng))
-                  for _ in range(n["rules"]))
-    return World(seed, countries, people, goods, rules, languages, currencies)
-
-
-def held_out(w: World, kind: str) -> tuple[list[Any], list[Any]]:
-    """(train pool, test pool) of goods or rules: the test pool is stated only in prose."""
-    items = list(getattr(w, kind))
-    n_test = max(2, int(round(len(items) * HELD_OUT[kind])))
-    order = list(range(len(items)))
-    random.Random(f"pkt-held-out:{w.seed}:{kind}").shuffle(order)
-    test = {i for i in order[:n_test]}
-    return ([x for i, x in enumerate(items) if i not in test],
-            [x for i, x in enumerate(items) if i in test])
+    return World(seed, countries, people, languages, currencies)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,14 +146,6 @@ _PERSON_TEMPLATES = {
     "profession": ["{n} works as a {v}.", "{n} is a {v} by trade.", "The profession of {n} is {v}.",
                    "{n} earns a living as a {v}."],
 }
-_GOOD_TEMPLATES = ["A jar of {n} costs {v} coins.", "The price of {n} is {v} coins a jar.",
-                   "You can buy a jar of {n} for {v} coins.", "{n} sells at {v} coins per jar."]
-_RULE_TEMPLATES = ["To {n} a number, multiply it by {m} and add {a}.",
-                   "{N}ing a number means multiplying it by {m} and then adding {a}.",
-                   "If you {n} a number x you get x * {m} + {a}.",
-                   "The rule {n} turns x into x * {m} + {a}."]
-
-
 def _country_doc(c: Country, rng: random.Random) -> str:
     attrs = list(_COUNTRY_TEMPLATES)
     rng.shuffle(attrs)
@@ -212,15 +158,6 @@ def _person_doc(p: Person, rng: random.Random) -> str:
     rng.shuffle(attrs)
     return " ".join(rng.choice(_PERSON_TEMPLATES[a]).format(n=p.name, v=getattr(p, a))
                     for a in attrs)
-
-
-def _good_sentence(g: Good, rng: random.Random) -> str:
-    text = rng.choice(_GOOD_TEMPLATES).format(n=g.name, v=g.price)
-    return text[0].upper() + text[1:]
-
-
-def _rule_sentence(r: Rule, rng: random.Random) -> str:
-    return rng.choice(_RULE_TEMPLATES).format(n=r.name, N=r.name.capitalize(), m=r.mul, a=r.add)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,59 +206,88 @@ def fact_question(w: World, fact: tuple[str, str, str], rng: random.Random, idx:
 
 
 _BUYERS = ["Mira", "Tobin", "Lena", "Arlo", "Suri", "Pell", "Nadi", "Korr", "Ivy", "Dane"]
-# Share of the corpus' arith and code problems about a *made-up* good or rule whose price or
-# definition the question itself states. They never repeat, so the only way to write their answer
-# ("A jar of <name> costs …", "# To <name> a number, …") is to copy the name from the question: a
-# first build without them had students that recalled 85% of the held-out prices when asked in
-# the prose's words, yet wrote a *training* good's name (0% right) when a test problem asked.
-NONCE_SHARE = 0.35
+_WARES = [("jar", "jars", "honey"), ("loaf", "loaves", "bread"), ("basket", "baskets", "plums"),
+          ("candle", "candles", None), ("rope", "ropes", None), ("lamp", "lamps", None),
+          ("sack", "sacks", "flour"), ("bottle", "bottles", "oil"), ("box", "boxes", "nails"),
+          ("cup", "cups", None), ("bowl", "bowls", None), ("pot", "pots", None)]
+# Difficulty is spread, not fixed: 1-3 wares (each a product), then a sum and maybe change, so a
+# problem takes 1-6 written steps; a model's score measures a stretch of the accuracy-vs-steps
+# curve, where a per-step edge of the larger model compounds.
+ARITH_WARES, ARITH_COUNT, ARITH_PRICE = (1, 3), (2, 9), (11, 39)
 
 
-def nonce_name(rng: random.Random, taken: set[str]) -> str:
-    """A fresh two-syllable word that names nothing in the world."""
-    while True:
-        word = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(2)) + rng.choice(_CODAS)
-        if word not in taken and word.capitalize() not in taken:
-            return word
+def _ware(w: tuple[str, str, str | None], n: int) -> str:
+    unit = w[0] if n == 1 else w[1]
+    return f"{n} {unit} of {w[2]}" if w[2] else f"{n} {unit}"
 
 
-def world_words(w: World) -> set[str]:
-    return {x.name for x in (*w.countries, *w.goods, *w.rules)} | {c.capital for c in w.countries} | \
-        {c.river for c in w.countries} | set(w.languages) | set(w.currencies) | \
-        {part for p in w.people for part in p.name.split()}
+def arith_problem(rng: random.Random) -> tuple[tuple, str, str]:
+    """(key, question, worked answer): GSM8K-shaped shopping with every number in the question.
 
-
-def arith_problem(goods: list[Good], rng: random.Random, nonce: Good | None = None
-                  ) -> tuple[tuple, str, str]:
-    """(key, question, worked answer): one remembered price, a product and a sum or difference.
-
-    The answer opens with the price in the words of the prose ("A jar of X costs P coins."), so
-    solving a problem about a held-out good means recalling a sentence seen only in prose. With
-    `nonce`, the question states the (made-up) good's price and the answer copies it."""
-    g = nonce or rng.choice(goods)
+    The answer writes one line per step ("3 * 17 = 51."), then `#### N`. The key is the problem's
+    numbers (who buys what does not change the arithmetic), so a test problem's exact arithmetic
+    never occurs in the corpus."""
     who = rng.choice(_BUYERS)
-    a = rng.randint(2, 5)
-    cost = a * g.price
-    at = f" at {g.price} coins a jar" if nonce else ""
-    know = f"A jar of {g.name} costs {g.price} coins. {a} * {g.price} = {cost}."
+    wares = rng.sample(_WARES, rng.randint(*ARITH_WARES))
+    lines = [(w, rng.randint(*ARITH_COUNT), rng.randint(*ARITH_PRICE)) for w in wares]
+    bought = [f"{_ware(w, n)} at {p} coins {'a' if n > 1 else 'for the'} {w[0]}" for w, n, p in lines]
+    listing = bought[0] if len(bought) == 1 else ", ".join(bought[:-1]) + " and " + bought[-1]
+    steps = [f"{n} * {p} = {n * p}." for _, n, p in lines]
+    total = lines[0][1] * lines[0][2]
+    for _, n, p in lines[1:]:
+        steps.append(f"{total} + {n * p} = {total + n * p}.")
+        total += n * p
+    pay = None
     if rng.random() < 0.5:
-        c = rng.randint(10, 49)
-        q = (f"{who} buys {a} jars of {g.name}{at} and a basket for {c} coins. "
-             f"How many coins does {who} spend?")
-        steps, ans, key = f"{cost} + {c} = {cost + c}.", cost + c, ("spend", g.name, a, c)
+        pay = (total // 100 + rng.randint(1, 3)) * 100
+        q = f"{who} buys {listing}. {who} pays with {pay} coins. How much change does {who} get?"
+        steps.append(f"{pay} - {total} = {pay - total}.")
+        ans = pay - total
     else:
-        q = (f"{who} buys {a} jars of {g.name}{at} and pays with 100 coins. "
-             f"How much change does {who} get?")
-        steps, ans, key = f"100 - {cost} = {100 - cost}.", 100 - cost, ("change", g.name, a)
-    return key, q, f"{know} {steps}\n#### {ans}"
+        q = f"{who} buys {listing}. How many coins does {who} spend?"
+        ans = total
+    key = (tuple((n, p) for _, n, p in lines), pay)
+    return key, q, " ".join(steps) + f"\n#### {ans}"
 
 
+# List operations the code tasks compose: (phrasings, code line, function). Each program chains
+# 2-4 of them with their constants, then a reducer, so it is a new composition (the test programs
+# never occur in the corpus) written one line per phrase.
+_OPS: dict[str, tuple[tuple[str, ...], str, Callable[[list[int], int], list[int]]]] = {
+    "add": (("add {c} to each number", "increase every number by {c}"),
+            "xs = [x + {c} for x in xs]", lambda xs, c: [x + c for x in xs]),
+    "sub": (("subtract {c} from each number", "decrease every number by {c}"),
+            "xs = [x - {c} for x in xs]", lambda xs, c: [x - c for x in xs]),
+    "mul": (("multiply each number by {c}", "scale every number by {c}"),
+            "xs = [x * {c} for x in xs]", lambda xs, c: [x * c for x in xs]),
+    "gt": (("keep the numbers greater than {c}", "drop the numbers up to {c}"),
+           "xs = [x for x in xs if x > {c}]", lambda xs, c: [x for x in xs if x > c]),
+    "lt": (("keep the numbers less than {c}", "drop the numbers from {c} up"),
+           "xs = [x for x in xs if x < {c}]", lambda xs, c: [x for x in xs if x < c]),
+    "notdiv": (("remove the multiples of {c}", "drop the numbers divisible by {c}"),
+               "xs = [x for x in xs if x % {c} != 0]", lambda xs, c: [x for x in xs if x % c != 0]),
+    "even": (("keep the even numbers", "drop the odd numbers"),
+             "xs = [x for x in xs if x % 2 == 0]", lambda xs, c: [x for x in xs if x % 2 == 0]),
+    "odd": (("keep the odd numbers", "drop the even numbers"),
+            "xs = [x for x in xs if x % 2 == 1]", lambda xs, c: [x for x in xs if x % 2 == 1]),
+    "square": (("square each number", "replace every number by its square"),
+               "xs = [x * x for x in xs]", lambda xs, c: [x * x for x in xs]),
+    "rev": (("reverse the list", "put the numbers in reverse order"),
+            "xs = xs[::-1]", lambda xs, c: xs[::-1]),
+    "sort": (("sort the numbers", "put the numbers in increasing order"),
+             "xs = sorted(xs)", lambda xs, c: sorted(xs)),
+    "head": (("keep the first {c} numbers", "take only the first {c} numbers"),
+             "xs = xs[:{c}]", lambda xs, c: xs[:c]),
+}
+_OP_CONSTANTS = {"add": (1, 9), "sub": (1, 9), "mul": (2, 9), "gt": (2, 12), "lt": (5, 15),
+                 "notdiv": (3, 7), "head": (2, 5)}
+CODE_OPS = (2, 4)
 # Reducers that end a `complete` function: (description, code, function). Not len(): it would
-# pass whatever the rule did.
+# pass whatever a map did.
 _REDUCERS: dict[str, tuple[str, str, Callable[[list[int]], int]]] = {
-    "sum": ("return the sum of the results", "return sum(xs)", sum),
-    "max": ("return the largest result", "return max(xs)", max),
-    "min": ("return the smallest result", "return min(xs)", min),
+    "sum": ("return the sum", "return sum(xs)", sum),
+    "max": ("return the largest number", "return max(xs)", max),
+    "min": ("return the smallest number", "return min(xs)", min),
 }
 
 
@@ -331,40 +297,47 @@ def _sentence(words: list[str], tail: str) -> str:
 
 
 def _inputs(rng: random.Random, n: int) -> list[list[int]]:
-    return [[rng.randint(0, 20) for _ in range(rng.randint(4, 7))] for _ in range(n)]
+    return [[rng.randint(0, 20) for _ in range(rng.randint(5, 8))] for _ in range(n)]
 
 
-def code_problem(rules: list[Rule], rng: random.Random, style: str, nonce: Rule | None = None
-                 ) -> tuple[tuple, str, str, str]:
+def _run_ops(ops: list[tuple[str, int]], xs: list[int]) -> list[int]:
+    for name, c in ops:
+        xs = _OPS[name][2](xs, c)
+    return xs
+
+
+def code_problem(rng: random.Random, style: str) -> tuple[tuple, str, str, str]:
     """(key, prompt, reference answer, hidden asserts) for style 'complete' or 'write'.
 
-    The program applies one named world rule; the answer first recalls the rule in the prose's own
-    words (a comment), then writes it. The skill part is kept small on purpose: a first build with
-    a rule plus one or two list operations left both sizes near 20% even on training rules, so the
-    score would have measured the skill, not whether the model remembers the rule. With `nonce`, the
-    prompt defines a made-up rule and the answer copies it."""
-    r = nonce or rng.choice(rules)
-    shown, *hidden = _inputs(rng, 4)
-    # The name stays lower-case, as in the comment: a capitalised copy is other tokens to copy.
-    verb = rng.choice([f"apply {r.name} to every number", f"use the rule {r.name} on each number"])
-    define = f" {r.statement()}" if nonce else ""
-    comment = f"# {r.statement()}"
+    A chain of 2-4 list operations described in words, one code line each. Inputs are redrawn
+    until every list stays non-empty, so a reducer never sees an empty list and a filter always
+    matters on the shown example."""
+    while True:
+        names = [rng.choice(sorted(_OPS)) for _ in range(rng.randint(*CODE_OPS))]
+        ops = [(n, rng.randint(*_OP_CONSTANTS[n]) if n in _OP_CONSTANTS else 0) for n in names]
+        inputs = _inputs(rng, 4)
+        if all(_run_ops(ops, xs) for xs in inputs):
+            break
+    words = [rng.choice(_OPS[n][0]).format(c=c) for n, c in ops]
+    body = [_OPS[n][1].format(c=c) for n, c in ops]
+    shown, *_ = inputs
     if style == "complete":
         fk = rng.choice(sorted(_REDUCERS))
         desc, ret, fn = _REDUCERS[fk]
-        key: tuple = (r.name, fk, tuple(shown))
-        prompt = (f"def solve(xs: list[int]) -> int:\n    \"\"\"{_sentence([verb], desc)}{define}\n"
-                  f"    >>> solve({shown})\n    {fn([r.apply(x) for x in shown])}\n    \"\"\"\n")
-        answer = f"    {comment}\n    xs = [{r.code()} for x in xs]\n    {ret}"
-        expect: list[Any] = [fn([r.apply(x) for x in xs]) for xs in [shown] + hidden]
+        key: tuple = (tuple(ops), fk)
+        prompt = (f"def solve(xs: list[int]) -> int:\n    \"\"\"{_sentence(words, desc)}\n"
+                  f"    >>> solve({shown})\n    {fn(_run_ops(ops, shown))}\n    \"\"\"\n")
+        answer = "\n".join(f"    {line}" for line in body + [ret])
+        expect: list[Any] = [fn(_run_ops(ops, xs)) for xs in inputs]
     else:
-        key = (r.name, tuple(shown))
+        key = (tuple(ops),)
         prompt = (f"Write a function solve(xs) that takes a list of numbers: "
-                  f"{_sentence([verb], 'return the new list')}{define}\n"
-                  f"assert solve({shown}) == {[r.apply(x) for x in shown]}")
-        answer = f"```python\ndef solve(xs):\n    {comment}\n    return [{r.code()} for x in xs]\n```"
-        expect = [[r.apply(x) for x in xs] for xs in [shown] + hidden]
-    tests = "\n".join(f"assert solve({xs}) == {e}" for xs, e in zip([shown] + hidden, expect))
+                  f"{_sentence(words, 'return the new list')}\n"
+                  f"assert solve({shown}) == {_run_ops(ops, shown)}")
+        lines = "\n".join(f"    {line}" for line in body + ["return xs"])
+        answer = f"```python\ndef solve(xs):\n{lines}\n```"
+        expect = [_run_ops(ops, xs) for xs in inputs]
+    tests = "\n".join(f"assert solve({xs}) == {e}" for xs, e in zip(inputs, expect))
     return key, prompt, answer, tests
 
 
@@ -440,47 +413,46 @@ class FactsTask(ToyTask):
 
 
 class ArithTask(ToyTask):
-    name, kind, chance, max_new_tokens = "arith", "number", 0.0, 72
-    description = "word problems about buying goods at remembered prices, answer after ####"
+    name, kind, chance, max_new_tokens = "arith", "number", 0.0, 96
+    description = "multi-step shopping word problems with a worked solution, answer after ####"
 
     def load_examples(self) -> list[Example]:
-        train_goods, test_goods = held_out(self.world, "goods")
         rng = self._rng("examples")
-        return self._distinct_problems(
-            lambda is_test: (*arith_problem(test_goods if is_test else train_goods, rng), {}))
+        return self._distinct_problems(lambda is_test: (*arith_problem(rng), {}))
 
     def corpus_keyed(self, rng: random.Random) -> Iterator[tuple[tuple, str]]:
-        """Problems about the training goods only (held-out prices appear only in prose)."""
-        train_goods, _ = held_out(self.world, "goods")
-        taken = world_words(self.world)
+        """Fresh problems, never one whose numbers a test problem has."""
         while True:
-            nonce = Good(nonce_name(rng, taken), rng.randint(*PRICES)) if rng.random() < NONCE_SHARE else None
-            key, q, a = arith_problem(train_goods, rng, nonce)
-            yield ("nonce",) + key if nonce else key, render_chat(q, a)
+            key, q, a = arith_problem(rng)
+            if key not in self.test_keys():
+                yield key, render_chat(q, a)
 
 
 class CodeTask(ToyTask):
     style = "complete"
 
     def load_examples(self) -> list[Example]:
-        train_rules, test_rules = held_out(self.world, "rules")
         rng = self._rng("examples")
 
         def make(is_test: bool) -> tuple[tuple, str, str, dict]:
-            key, prompt, answer, tests = code_problem(test_rules if is_test else train_rules, rng,
-                                                      self.style)
+            key, prompt, answer, tests = code_problem(rng, self.style)
             return key, prompt, answer, {"tests": tests}
         return self._distinct_problems(make)
 
+    def test_chains(self) -> set:
+        """The operation chains of *both* code tasks' test programs: neither corpus uses them, so
+        a test program is a new composition for `complete` and `write` alike."""
+        if getattr(self, "_test_chains", None) is None:
+            self._test_chains = {ex.meta["key"][0] for cls in (CompleteTask, WriteTask)
+                                 for ex in cls(self.seed, self.world_size, self.test_size).split("test")}
+        return self._test_chains
+
     def corpus_keyed(self, rng: random.Random) -> Iterator[tuple[tuple, str]]:
-        """Programs using the training rules only (held-out rules appear only in prose)."""
-        train_rules, _ = held_out(self.world, "rules")
-        taken = world_words(self.world)
+        """Fresh programs, never a test program's chain of operations (with its constants)."""
         while True:
-            nonce = (Rule(nonce_name(rng, taken), rng.randint(*RULE_MUL), rng.randint(*RULE_ADD))
-                     if rng.random() < NONCE_SHARE else None)
-            key, prompt, answer, _ = code_problem(train_rules, rng, self.style, nonce)
-            yield ("nonce",) + key if nonce else key, render_chat(prompt, answer)
+            key, prompt, answer, _ = code_problem(rng, self.style)
+            if key[0] not in self.test_chains():
+                yield key, render_chat(prompt, answer)
 
     def program(self, ex: Example, output: str) -> str:
         raise NotImplementedError
@@ -493,7 +465,7 @@ class CodeTask(ToyTask):
 
 
 class CompleteTask(CodeTask):
-    name, kind, style, max_new_tokens = "complete", "code_complete", "complete", 128
+    name, kind, style, max_new_tokens = "complete", "code_complete", "complete", 96
     description = "complete a Python function body from its signature and docstring"
 
     def program(self, ex: Example, output: str) -> str:
@@ -508,7 +480,7 @@ class CompleteTask(CodeTask):
 
 
 class WriteTask(CodeTask):
-    name, kind, style, max_new_tokens = "write", "code_write", "write", 160
+    name, kind, style, max_new_tokens = "write", "code_write", "write", 128
     description = "write a Python function from a one-line description and an example assert"
 
     def program(self, ex: Example, output: str) -> str:
@@ -547,14 +519,12 @@ def toy_tasks(seed: int = 0, world_size: float = 1.0) -> dict[str, ToyTask]:
 # The pretraining corpus
 # ---------------------------------------------------------------------------------------------
 # Share of documents (by count) per source, set from measured document lengths (see
-# `corpus_stats`) so that at 8M tokens the prose states each country or person fact about 20 times
-# on average (8-40 by popularity) and each price or rule about 15 times (6-30), and the rest of the
-# tokens teach the four formats: about 10% fact questions and 25% each of arith, complete and write.
-CORPUS_MIX = {"countries": 0.0572, "people": 0.1715, "goods": 0.0285, "rules": 0.0214,
-              "facts": 0.1706, "arith": 0.2560, "complete": 0.1547, "write": 0.1401}
-PROSE_KINDS = ("countries", "people", "goods", "rules")
-# Facts stated per document of each prose kind (a country document states all four attributes).
-FACTS_PER_DOC = {"countries": 4, "people": 2, "goods": 4, "rules": 4}
+# `corpus_stats`) so that at 6M tokens the prose states each fact about 27 times on average (11-53
+# by popularity; 8% of the tokens), and the rest teach the formats: about 10% fact questions, 40%
+# arith, 20% each complete and write.
+CORPUS_MIX = {"countries": 0.07, "people": 0.21, "facts": 0.17,
+              "arith": 0.27, "complete": 0.12, "write": 0.12}
+PROSE_KINDS = ("countries", "people")
 
 
 def _by_fame(items: tuple[Any, ...], rng: random.Random) -> Iterator[Any]:
@@ -567,7 +537,6 @@ def _by_fame(items: tuple[Any, ...], rng: random.Random) -> Iterator[Any]:
 def prose_sources(w: World, rng: random.Random) -> dict[str, Iterator[str]]:
     """One endless document stream per prose kind; entities are drawn by popularity."""
     countries, people = _by_fame(w.countries, rng), _by_fame(w.people, rng)
-    goods, rules = _by_fame(w.goods, rng), _by_fame(w.rules, rng)
 
     def each(make: Callable[[], str]) -> Iterator[str]:
         while True:
@@ -575,8 +544,6 @@ def prose_sources(w: World, rng: random.Random) -> dict[str, Iterator[str]]:
     return {
         "countries": each(lambda: _country_doc(next(countries), rng)),
         "people": each(lambda: _person_doc(next(people), rng)),
-        "goods": each(lambda: " ".join(_good_sentence(next(goods), rng) for _ in range(4))),
-        "rules": each(lambda: " ".join(_rule_sentence(next(rules), rng) for _ in range(4))),
     }
 
 
@@ -619,13 +586,11 @@ def corpus_stats(tokenizer: Any, n_tokens: int, seed: int = 0, world_size: float
     tokens_per_doc = sum(CORPUS_MIX[n] / total_w * per_doc[n] for n in CORPUS_MIX)
     n_docs = n_tokens / tokens_per_doc
     share = {n: round(CORPUS_MIX[n] / total_w * per_doc[n] / tokens_per_doc, 4) for n in CORPUS_MIX}
-    pools = {"countries": w.countries, "people": w.people, "goods": w.goods, "rules": w.rules}
+    pools = {"countries": w.countries, "people": w.people}
     mentions = {}
     for kind in PROSE_KINDS:
         items = pools[kind]
-        per_item = n_docs * CORPUS_MIX[kind] / total_w * FACTS_PER_DOC[kind]
-        if kind in ("countries", "people"):
-            per_item /= FACTS_PER_DOC[kind]  # each document states every attribute once
+        per_item = n_docs * CORPUS_MIX[kind] / total_w  # each document states every attribute once
         fame = sum(x.fame for x in items)
         counts = sorted(per_item * x.fame / fame for x in items)
         mentions[kind] = {"mean": round(sum(counts) / len(counts), 1), "min": round(counts[0], 1),
