@@ -287,7 +287,7 @@ NOTES = [
     "operations and miscopies constants (22% right at 2 operations, 0-9% beyond). The 4x128 "
     "student of history 5 read the question well (arith 49.7, complete 74.0), so binding a "
     "number to its place in a long prompt is what the narrower model lacks at this budget. "
-    "On facts the teacher knows 70% of the test facts, the 4x64 student 51% (a 4x128: 62%).",
+    "On facts the teacher knows 70% of the test facts, the 4x64 student 51% (the 4x128 of history 5, on a slightly different mix: 62%).",
     "Compute: each size trains with 2 threads, one after the other, on an otherwise idle "
     "2-core machine (a 2-minute, one-thread diagnostic ran beside the teacher once).",
     "Newlines are single tokens: with `\\n` + indentation merged, a prompt ending in "
