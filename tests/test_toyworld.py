@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import itertools
 import random
-import re
 
 import pytest
 
 from pkt_core.tasks.base import SPLIT_NAMES
-from pkt_core.tasks.toyworld import (TOY_TASKS, corpus_documents, make_world, prose_items, prose_sources,
+from pkt_core.tasks.toyworld import (TOY_TASKS, corpus_documents, make_world, prose_items,
                                      toy_tasks)
 
 

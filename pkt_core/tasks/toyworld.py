@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import Any, Callable, Iterator
 
 from . import register_task
-from .base import Example, ItemScore, Task, extract_code, extract_final_number, numbers_equal, render_chat
+from .base import Example, ItemScore, Task, extract_code, render_chat
 
 TEST_SIZE = 300
 LETTERS = "ABCD"
@@ -519,9 +519,9 @@ def toy_tasks(seed: int = 0, world_size: float = 1.0) -> dict[str, ToyTask]:
 # The pretraining corpus
 # ---------------------------------------------------------------------------------------------
 # Share of documents (by count) per source, set from measured document lengths (see
-# `corpus_stats`) so that at 6M tokens the prose states each fact about 27 times on average (11-53
-# by popularity; 8% of the tokens), and the rest teach the formats: about 10% fact questions, 40%
-# arith, 20% each complete and write.
+# `corpus_stats`) so that at 8M tokens the prose states each fact about 38 times on average (15-75
+# by popularity; 9% of the tokens), and the rest teach the formats: about 9% fact questions, 36%
+# arith, 22% complete and 24% write.
 CORPUS_MIX = {"countries": 0.07, "people": 0.21, "facts": 0.17,
               "arith": 0.27, "complete": 0.12, "write": 0.12}
 PROSE_KINDS = ("countries", "people")
