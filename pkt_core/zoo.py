@@ -14,7 +14,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -202,7 +202,7 @@ def model_card(size: Size, n_params: int, log: dict[str, Any], scores: dict[str,
              f"10%, bf16 autocast |",
              f"| wall time | {log['seconds'] / 60:.1f} min on a 2-core CPU (threads: {build['threads']}) "
              f"({log['tokens_per_s']:,} tokens/s) |",
-             f"| weights | bfloat16 safetensors (load as fp32 on CPU) |",
+             "| weights | bfloat16 safetensors (load as fp32 on CPU) |",
              f"| seed | world {build['seed']}, world_size {build['world_size']} |"]
     if build.get("build_seconds"):
         lines.append(f"| whole family build (`zoo build`: corpus, tokenizer, every size, scoring) | "
@@ -316,15 +316,6 @@ def rewrite_cards(out_dir: str | Path | None = None) -> None:
     out = Path(out_dir) if out_dir else DEFAULT_OUT
     saved = json.loads((out / "build_results.json").read_text())
     build = {**saved["build"], "notes": NOTES}
-    if "corpus" not in build:
-        from transformers import AutoTokenizer
-
-        first = next(iter(saved["results"]))
-        tokens = saved["results"][first]["train"]["tokens"]
-        build["corpus"] = corpus_stats(AutoTokenizer.from_pretrained(out / first), tokens,
-                                       build["seed"], build["world_size"])
-    if "build_seconds" not in build and (out / "build_summary.json").is_file():
-        build["build_seconds"] = json.loads((out / "build_summary.json").read_text())["seconds"]
     (out / "build_results.json").write_text(json.dumps({"build": build,
                                                         "results": saved["results"]}, indent=2) + "\n")
     write_cards(out, build, saved["results"])
@@ -356,7 +347,7 @@ def _train_and_score(key: str, micro: bool, out: str, work: str, seed: int, worl
 def build_zoo(out_dir: str | Path | None = None, *, seed: int = 0, tokens: int | None = None,
               sizes: tuple[str, ...] = ("student", "teacher"), micro: bool = False,
               world_size: float | None = None, progress: bool = True,
-              eval_limit: int | None = None, parallel: bool | None = None) -> dict[str, Any]:
+              eval_limit: int | None = None, parallel: bool = False) -> dict[str, Any]:
     """Build tokenizer + family into `out_dir` (default assets/models); returns a summary dict.
 
     parallel: train the sizes at once in separate single-threaded processes. On a 2-core machine
@@ -372,7 +363,6 @@ def build_zoo(out_dir: str | Path | None = None, *, seed: int = 0, tokens: int |
     out.mkdir(parents=True, exist_ok=True)
     world_size = world_size if world_size is not None else (0.05 if micro else 1.0)
     tokens = tokens or (20_000 if micro else DEFAULT_TOKENS)
-    parallel = False if parallel is None else parallel
     started = time.perf_counter()
 
     # Tokenizer from a sample of the corpus (another stream than training; the corpus builder

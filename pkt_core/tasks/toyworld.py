@@ -6,7 +6,7 @@ Everything is generated from a seed, so PKT Lab ships no data and downloads noth
              is built for *capacity*: 2,000 facts, each stated only a few dozen times in prose (more
              for famous entities, fewer for obscure ones), and the test facts are never asked in
              the corpus' question-and-answer text, so a test item asks "can you use a fact you only
-             read about?" -- where a larger model, which learns more per mention, knows more.
+             read about?" -- where a model with more capacity knows more.
 - `arith`    multi-step shopping problems with a worked solution and `#### N` (GSM8K-like): 1-3
              wares at 2-digit prices, a sum and maybe change, so 1-6 steps with carries.
 - `complete` a Python signature + docstring describing a chain of 2-4 list operations; the model
@@ -309,9 +309,8 @@ def _run_ops(ops: list[tuple[str, int]], xs: list[int]) -> list[int]:
 def code_problem(rng: random.Random, style: str) -> tuple[tuple, str, str, str]:
     """(key, prompt, reference answer, hidden asserts) for style 'complete' or 'write'.
 
-    A chain of 2-4 list operations described in words, one code line each. Inputs are redrawn
-    until every list stays non-empty, so a reducer never sees an empty list and a filter always
-    matters on the shown example."""
+    A chain of 2-4 list operations described in words, one code line each. Operations and inputs
+    are redrawn until no input's list ends up empty, so a reducer never sees an empty list."""
     while True:
         names = [rng.choice(sorted(_OPS)) for _ in range(rng.randint(*CODE_OPS))]
         ops = [(n, rng.randint(*_OP_CONSTANTS[n]) if n in _OP_CONSTANTS else 0) for n in names]
@@ -430,6 +429,7 @@ class ArithTask(ToyTask):
 
 class CodeTask(ToyTask):
     style = "complete"
+    _test_chains: set | None = None  # filled on first use by test_chains()
 
     def load_examples(self) -> list[Example]:
         rng = self._rng("examples")
@@ -442,7 +442,7 @@ class CodeTask(ToyTask):
     def test_chains(self) -> set:
         """The operation chains of *both* code tasks' test programs: neither corpus uses them, so
         a test program is a new composition for `complete` and `write` alike."""
-        if getattr(self, "_test_chains", None) is None:
+        if self._test_chains is None:
             self._test_chains = {ex.meta["key"][0] for cls in (CompleteTask, WriteTask)
                                  for ex in cls(self.seed, self.world_size, self.test_size).split("test")}
         return self._test_chains
