@@ -1,14 +1,19 @@
 """PKT Lab — the Gradio dashboard. Layout and wiring only: every event calls pkt_core.lab.
 
-Tabs: Pair · Locate · Incompatibility · Transfer · Compare · Runs · Learn. Every event has an
-api_name (so `gradio_client` can drive the whole lab); heavy work shares one concurrency slot;
-per-visitor state lives in gr.State; errors reach the page as one readable line.
+One small builder per tab returns its widgets as a named structure; handlers receive inputs by
+name (`inputs_kwargs`) and map the fields of a typed view (pkt_core.lab.views) to the widgets of
+the same name. Every event has an api_name (so `gradio_client` can drive the whole lab); heavy
+work shares one concurrency slot; per-visitor state lives in gr.State; errors reach the page as
+one readable line.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import os
+from dataclasses import dataclass
+from typing import Any
 
 # Before torch loads: idle OpenMP threads sleep instead of spinning. On a small shared CPU a
 # spinning thread stalls every small matmul (the tiny models' forward passes) by orders of magnitude.
@@ -27,14 +32,14 @@ except ImportError:
         return fn if callable(fn) else (lambda f: f)
 
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": 1}  # one model-bound job at a time
+NAV = {"api_visibility": "undocumented", "queue": False}  # page-only helpers, not the API
 TASKS = list(lab.TOY_TASKS)
 
 
 def _safe(fn):
     """Turn any failure into a readable gr.Error (no traceback on the page); generators too."""
     def fail(err: Exception) -> gr.Error:
-        expected = isinstance(err, (lab.LabError, ValueError))
-        return gr.Error(lab.readable(err), print_exception=not expected)
+        return gr.Error(lab.readable(err), print_exception=not isinstance(err, ValueError))
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
@@ -62,154 +67,492 @@ def _session(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "local"
 
 
-# ---- events -------------------------------------------------------------------------------------
-@_safe
-def pair_event(teacher, student):
-    view = lab.pair_report(teacher, student)
-    return view.teacher_card, view.student_card, view.verdict
+def shown(tab: Any, view: Any) -> dict[Any, Any]:
+    """A view's fields → the tab's widgets of the same name (None = leave the widget as it is)."""
+    return {getattr(tab, f.name): getattr(view, f.name) for f in dataclasses.fields(view)
+            if hasattr(tab, f.name) and getattr(view, f.name) is not None}
 
 
-@_safe
-def preset_event(name):
-    return lab.preset_pair(name)
+def declare_keywords(fn: Any, names: list[str]) -> None:
+    """Declare a handler's `**kwargs` inputs as keyword parameters defaulting to None, so the API
+    marks each optional even where its widget starts blank (blank = the research's default rule)."""
+    signature = inspect.signature(fn)
+    kept = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in names]
+    fn.__signature__ = signature.replace(parameters=kept + extra)
 
 
-@_safe
-def example_event(task, index):
-    return lab.task_example(task, index)
+def outputs(tab: Any, view_class: type) -> list[Any]:
+    """The tab's widgets a view of this class fills (the event's outputs)."""
+    return [getattr(tab, f.name) for f in dataclasses.fields(view_class) if hasattr(tab, f.name)]
 
 
-@_safe
-@GPU(duration=60)
-def locate_event(teacher, student, prompt, answer, chat, normalise, previous,
-                 progress=gr.Progress(track_tqdm=True)):
-    progress(0.1, desc="locating in teacher and student")
-    view = lab.locate_pair(teacher, student, prompt, answer, bool(chat), bool(normalise), previous)
-    m = view.maps
-    return (view.summary, view.layer_ffn, view.layer_attn, m["teacher_ffn"], m["student_ffn"],
-            m["teacher_attn"], m["student_attn"], view.top_rows, view.state)
+# ---- 1. pair ----------------------------------------------------------------------------------------
+@dataclass
+class PairTab:
+    preset: Any
+    teacher: Any
+    student: Any
+    check: Any
+    teacher_card: Any
+    student_card: Any
+    verdict: Any
 
 
-@_safe
-@GPU(duration=60)
-def similarity_event(teacher, student, task, metric, n_texts, progress=gr.Progress(track_tqdm=True)):
-    progress(0.1, desc="module outputs of both models")
-    return lab.similarity_view(teacher, student, task, metric, n_texts)
-
-
-@_safe
-@GPU(duration=60)
-def parametric_event(teacher, student, rank, progress=gr.Progress(track_tqdm=True)):
-    progress(0.1, desc="SVD of every matrix")
-    return lab.parametric_view(teacher, student, rank)
-
-
-def _run_dropdowns(student=None, seeking=None, laten=None):
-    """Fresh choices for the run pickers, keeping a still-valid selection."""
-    def pick(paradigm, current):
-        choices = lab.run_choices(paradigm)
-        values = [v for _, v in choices]
-        value = current if current in values else lab.default_run(paradigm, student)
-        return gr.Dropdown(choices=choices, value=value)
-    all_choices = lab.run_choices(finished_only=False)
-    return (pick("seeking", seeking), pick("laten", laten),
-            gr.Dropdown(choices=all_choices, value=all_choices[0][1] if all_choices else None))
-
-
-@_safe
-@GPU(duration=300)
-def transfer_event(paradigm, teacher, student, task, steps, rate, laten_lr, rank, epochs, lora_lr,
-                   batch_size, seed, eval_limit, mine, request: gr.Request,
-                   progress=gr.Progress(track_tqdm=True)):
-    settings = lab.transfer_settings(paradigm, steps, rate, laten_lr, rank, epochs, lora_lr,
-                                     batch_size)
-    key = _session(request)
-    job = lab.start_transfer(paradigm, teacher, student, task, settings, seed, eval_limit,
-                             session=key)
-    title, shown = lab.paradigm_title(paradigm), -1
-    skip = gr.skip()
-    try:
-        for snap in job.watch(0.5):
-            progress((snap.done, max(snap.total, 1)), desc=snap.message, unit="steps")
-            if snap.status != "running":
-                break
-            fig = skip
-            if len(snap.rows) != shown:
-                shown, fig = len(snap.rows), lab.loss_figure(snap.rows, f"{title}: training loss")
-            result = "" if shown <= 1 else skip  # clear the previous run's scores at the start
-            yield lab.snapshot_markdown(snap, title), fig, result, skip, skip, skip, skip, skip
-    finally:
-        if job.running:  # the visitor left: stop the worker so the heavy slot is really free
-            job.cancel()
-        lab.JOBS.remove(key, job)
-    if snap.status == "failed":
-        gr.Warning(f"{title} failed: {snap.error}")
-    run_path = str(snap.run_dir.resolve())
-    mine = list(mine or []) + [run_path]
-    seeking_dd = laten_dd = skip
-    if snap.status == "complete" and paradigm in ("seeking", "laten"):
-        newest = gr.Dropdown(choices=lab.run_choices(paradigm), value=run_path)
-        seeking_dd, laten_dd = (newest, skip) if paradigm == "seeking" else (skip, newest)
-    run_dd = gr.Dropdown(choices=lab.run_choices(finished_only=False), value=run_path)
-    yield (lab.snapshot_markdown(snap, title), lab.loss_figure(snap.rows, f"{title}: training loss"),
-           lab.result_markdown(snap.metrics, title), lab.runs_rows(mine), seeking_dd, laten_dd,
-           run_dd, mine)
-
-
-def cancel_event(request: gr.Request):
-    if lab.JOBS.cancel(_session(request)):
-        return "⏹️ Cancelling — the run stops after its current step and keeps its checkpoints."
-    return "Nothing to cancel: no transfer is running in this session."
-
-
-@_safe
-@GPU(duration=60)
-def compare_event(student, seeking_run, laten_run, teacher, with_teacher, prompt, max_new_tokens,
-                  temperature, seed):
-    slots = lab.lineup(student, seeking_run, laten_run, teacher, bool(with_teacher))
-    for texts in lab.compare_stream(slots, prompt, max_new_tokens, temperature, seed):
-        yield tuple(texts)
-
-
-@_safe
-@GPU(duration=120)
-def quick_eval_event(student, seeking_run, laten_run, teacher, with_teacher, task, n_items,
-                     progress=gr.Progress(track_tqdm=True)):
-    progress(0.05, desc="evaluating")
-    slots = lab.lineup(student, seeking_run, laten_run, teacher, bool(with_teacher))
-    return lab.quick_eval(slots, task, n_items)
-
-
-@_safe
-def runs_event(student, seeking, laten, mine):
-    return (lab.runs_rows(mine), lab.runs_chart(), *_run_dropdowns(student, seeking, laten))
-
-
-@_safe
-def run_detail_event(run):
-    if not run:
-        return "Pick a run.", lab.loss_figure([]), {}
-    return lab.run_detail(run)
-
-
-@_safe
-def run_files_event(run):
-    return lab.run_files(run)
-
-
-@_safe
-def load_event(teacher, student, seeking, laten, mine):
-    view = lab.pair_report(teacher, student)
-    return (view.teacher_card, view.student_card, view.verdict, lab.runs_rows(mine), lab.runs_chart(),
-            *_run_dropdowns(student, seeking, laten))
-
-
-# ---- layout -------------------------------------------------------------------------------------
-def build_app() -> gr.Blocks:
+def pair_tab() -> PairTab:
     teacher0, student0 = lab.default_pair()
     models = lab.model_choices()
+    preset = gr.Dropdown(lab.preset_choices(), value="embedded", label="preset pair",
+                         info="hub pairs need network (and the big ones a GPU)")
+    info = "embedded name, hub id (owner/name), local path or a run directory"
+    with gr.Row():
+        teacher = gr.Dropdown(models, value=teacher0, label="teacher", info=info,
+                              allow_custom_value=True, elem_id="teacher")
+        student = gr.Dropdown(models, value=student0, label="student", info=info,
+                              allow_custom_value=True, elem_id="student")
+    check = gr.Button("Check pair", variant="primary", elem_id="check-pair")
+    with gr.Row(equal_height=True):
+        teacher_card = gr.Markdown(elem_id="teacher-card", container=True)
+        student_card = gr.Markdown(elem_id="student-card", container=True)
+    return PairTab(preset, teacher, student, check, teacher_card, student_card,
+                   gr.Markdown(elem_id="verdict"))
+
+
+def wire_pair(tab: PairTab) -> None:
+    @_safe
+    def check_pair(teacher, student):
+        return shown(tab, lab.pair_report(teacher, student))
+
+    @_safe
+    def preset_pair(name):
+        return lab.preset_pair(name)
+
+    pair_in = {"teacher": tab.teacher, "student": tab.student}
+    tab.check.click(check_pair, None, outputs(tab, lab.PairView), inputs_kwargs=pair_in,
+                    api_name="check_pair")
+    tab.preset.input(preset_pair, tab.preset, [tab.teacher, tab.student], api_name="preset_pair").then(
+        check_pair, None, outputs(tab, lab.PairView), inputs_kwargs=pair_in,
+        api_name="check_preset_pair")
+
+
+# ---- 2. locate --------------------------------------------------------------------------------------
+@dataclass
+class LocateTab:
+    task: Any
+    index: Any
+    fill: Any
+    prompt: Any
+    answer: Any
+    chat: Any
+    normalise: Any
+    run: Any
+    summary: Any
+    layer_ffn: Any
+    layer_attn: Any
+    teacher_ffn: Any
+    student_ffn: Any
+    teacher_attn: Any
+    student_attn: Any
+    top_rows: Any
+    state: Any
+
+
+def locate_tab() -> LocateTab:
     prompt0, answer0 = lab.task_example("facts", 0)
-    questions = [lab.task_example(task, 0, "test")[0] for task in ("facts", "arith", "write")]
+    gr.Markdown("Which layers and neurons push the answer out? Logit-lens attribution in both "
+                "models for one example (what LaTen transfers).")
+    with gr.Row():
+        task = gr.Dropdown(TASKS, value="facts", label="task")
+        index = gr.Number(0, label="example (extract split)", precision=0)
+        fill = gr.Button("Use this example")
+    with gr.Row():
+        prompt = gr.Textbox(prompt0, label="prompt", lines=4, scale=3)
+        answer = gr.Textbox(answer0, label="answer", lines=4, scale=1)
+    with gr.Row():
+        chat = gr.Checkbox(True, label="wrap the prompt in the chat format")
+        normalise = gr.Checkbox(True, label="normalise each model's curve")
+    run = gr.Button("Locate", variant="primary", elem_id="locate-btn")
+    summary = gr.Markdown()
+    with gr.Row():
+        layer_ffn, layer_attn = gr.Plot(label="FFN layers"), gr.Plot(label="attention layers")
+    with gr.Accordion("Neuron score maps (layer × neuron)", open=True):
+        with gr.Row():
+            teacher_ffn, student_ffn = gr.Plot(label="teacher FFN"), gr.Plot(label="student FFN")
+        with gr.Row():
+            teacher_attn, student_attn = (gr.Plot(label="teacher attention"),
+                                          gr.Plot(label="student attention"))
+    top_rows = gr.Dataframe(headers=["model", "kind", "layer", "rank", "neuron", "score"],
+                            label="top neurons of the top layers", max_height=320)
+    return LocateTab(task, index, fill, prompt, answer, chat, normalise, run, summary, layer_ffn,
+                     layer_attn, teacher_ffn, student_ffn, teacher_attn, student_attn, top_rows,
+                     gr.State(None))
+
+
+def wire_locate(tab: LocateTab, pair: PairTab) -> None:
+    @_safe
+    def task_example(task, index):
+        return lab.task_example(task, index)
+
+    @_safe
+    @GPU(duration=60)
+    def locate(teacher, student, prompt, answer, chat, normalise, previous,
+               progress=gr.Progress(track_tqdm=True)):
+        progress(0.1, desc="locating in teacher and student")
+        return shown(tab, lab.locate_pair(teacher, student, prompt, answer, bool(chat),
+                                          bool(normalise), previous))
+
+    tab.fill.click(task_example, None, [tab.prompt, tab.answer], api_name="task_example",
+                   inputs_kwargs={"task": tab.task, "index": tab.index})
+    tab.run.click(locate, None, outputs(tab, lab.LocateView), api_name="locate", **HEAVY,
+                  inputs_kwargs={"teacher": pair.teacher, "student": pair.student,
+                                 "prompt": tab.prompt, "answer": tab.answer, "chat": tab.chat,
+                                 "normalise": tab.normalise, "previous": tab.state})
+
+
+# ---- 3. incompatibility -----------------------------------------------------------------------------
+@dataclass
+class IncompatibilityTab:
+    task: Any
+    metric: Any
+    n_texts: Any
+    compute: Any
+    heatmaps: Any
+    reference_rows: Any
+    notes: Any
+    rank: Any
+    parametric: Any
+    curves: Any
+    summary: Any
+
+
+def incompatibility_tab() -> IncompatibilityTab:
+    gr.Markdown("How alike are the two models inside? Every student layer against every teacher "
+                "layer, beside the paper's Llama-2 numbers.")
+    with gr.Row():
+        task = gr.Dropdown(TASKS, value="facts", label="inputs from task")
+        metric = gr.Radio([("linear CKA", "cka"), ("signed cosine", "cosine")], value="cka",
+                          label="metric")
+        n_texts = gr.Slider(4, 64, value=24, step=1, label="texts")
+    compute = gr.Button("Compute heatmaps", variant="primary", elem_id="heatmaps-btn")
+    heatmaps = gr.Plot(label="representation similarity", elem_id="heatmaps")
+    with gr.Row():
+        reference_rows = gr.Dataframe(headers=["module", "published mean (Llama-2)", "ours (mean)",
+                                               "ours (std)"], label="beside the paper", scale=2)
+        notes = gr.Markdown()
+    with gr.Row():
+        rank = gr.Slider(1, 64, value=16, step=1, label="LoRA rank")
+        parametric = gr.Button("Parametric similarity")
+    return IncompatibilityTab(task, metric, n_texts, compute, heatmaps, reference_rows, notes,
+                              rank, parametric, gr.Plot(label="parametric similarity"),
+                              gr.Markdown())
+
+
+def wire_incompatibility(tab: IncompatibilityTab, pair: PairTab) -> None:
+    @_safe
+    @GPU(duration=60)
+    def similarity(teacher, student, task, metric, n_texts, progress=gr.Progress(track_tqdm=True)):
+        progress(0.1, desc="module outputs of both models")
+        return shown(tab, lab.similarity_view(teacher, student, task, metric, n_texts))
+
+    @_safe
+    @GPU(duration=60)
+    def parametric(teacher, student, rank, progress=gr.Progress(track_tqdm=True)):
+        progress(0.1, desc="SVD of every matrix")
+        return shown(tab, lab.parametric_view(teacher, student, rank))
+
+    pair_in = {"teacher": pair.teacher, "student": pair.student}
+    tab.compute.click(similarity, None, outputs(tab, lab.SimilarityView), api_name="similarity",
+                      inputs_kwargs={**pair_in, "task": tab.task, "metric": tab.metric,
+                                     "n_texts": tab.n_texts}, **HEAVY)
+    tab.parametric.click(parametric, None, outputs(tab, lab.ParametricView), api_name="parametric",
+                         inputs_kwargs={**pair_in, "rank": tab.rank}, **HEAVY)
+
+
+# ---- 4. transfer ------------------------------------------------------------------------------------
+@dataclass
+class TransferTab:
+    paradigm: Any
+    task: Any
+    groups: dict[str, Any]  # paradigm → its settings group (shown while it is chosen)
+    settings: dict[str, dict[str, Any]]  # paradigm → setting name → widget, from its config
+    seed: Any
+    eval_limit: Any
+    run: Any
+    cancel: Any
+    status: Any
+    cancel_note: Any
+    loss: Any
+    result: Any
+    mine: Any  # this visitor's run paths
+
+
+def setting_widget(spec: Any, elem_id: str) -> Any:
+    """A widget for one paradigm setting, from the setting's declaration (label, help, range)."""
+    common = {"label": spec.label, "info": spec.help, "elem_id": elem_id}
+    if spec.lo is not None and spec.hi is not None and spec.step is not None:
+        return gr.Slider(spec.lo, spec.hi, value=spec.default, step=spec.step, **common)
+    if spec.kind is bool:
+        return gr.Checkbox(spec.default, **common)
+    if spec.kind is str:
+        return gr.Textbox(spec.default, **common)
+    # No minimum/maximum here: the setting's own check names it in its message ("epochs must be …").
+    return gr.Number(spec.default, precision=0 if spec.kind is int else None, **common)
+
+
+def transfer_tab() -> TransferTab:
+    with gr.Row():
+        paradigm = gr.Radio(lab.paradigm_choices(), value="laten", label="paradigm")
+        task = gr.Dropdown(TASKS, value="facts", label="task")
+    groups, settings = {}, {}
+    with gr.Accordion("Advanced — the research's defaults", open=False):
+        for title, name in lab.paradigm_choices():
+            with gr.Group(visible=name == "laten") as groups[name]:
+                gr.Markdown(f"**{title}** — {lab.paradigm_description(name)}")
+                with gr.Row():
+                    settings[name] = {spec.name: setting_widget(spec, f"{name}-{spec.name.replace('_', '-')}")
+                                      for spec in lab.ui_settings(name)}
+        with gr.Row():
+            seed = gr.Number(0, label="seed", precision=0)
+            eval_limit = gr.Slider(1, 300, value=50, step=1, label="test items scored before/after")
+    with gr.Row():
+        run = gr.Button("Run transfer", variant="primary", elem_id="run-transfer")
+        cancel = gr.Button("Cancel", variant="stop")
+    status, cancel_note = gr.Markdown(elem_id="transfer-status"), gr.Markdown()
+    loss = gr.Plot(label="loss", elem_id="transfer-loss")
+    return TransferTab(paradigm, task, groups, settings, seed, eval_limit, run, cancel, status,
+                       cancel_note, loss, gr.Markdown(elem_id="transfer-result"), gr.State([]))
+
+
+def _run_pickers(compare: "CompareTab", runs: "RunsTab", student: str | None,
+                 chosen: dict[str, str | None], picked: str | None = None) -> dict[Any, Any]:
+    """Fresh choices for the run pickers, keeping a still-valid selection."""
+    out = {}
+    for paradigm, widget in compare.runs.items():
+        choices = lab.run_choices(paradigm)
+        value = chosen.get(paradigm)
+        if value not in [v for _, v in choices]:
+            value = lab.default_run(paradigm, student)
+        out[widget] = gr.Dropdown(choices=choices, value=value)
+    every = lab.run_choices(finished_only=False)
+    values = [v for _, v in every]
+    out[runs.pick] = gr.Dropdown(choices=every, value=picked if picked in values else
+                                 (values[0] if values else None))
+    return out
+
+
+def wire_transfer(tab: TransferTab, pair: PairTab, compare: "CompareTab", runs: "RunsTab") -> None:
+    @_safe
+    @GPU(duration=300)
+    def transfer(paradigm, teacher, student, task, seed, eval_limit, mine, request: gr.Request,
+                 progress=gr.Progress(track_tqdm=True), **settings):
+        form = {name: settings[f"{paradigm}_{name}"] for name in tab.settings.get(paradigm, {})}
+        key = _session(request)
+        job = lab.start_transfer(paradigm, teacher, student, task, form, seed, eval_limit,
+                                 session=key)
+        try:
+            for view in job.views(0.5):
+                progress((view.done, max(view.total, 1)), desc=view.message, unit="steps")
+                if not view.running:
+                    break
+                yield {**shown(tab, view), tab.cancel_note: ""}
+        finally:
+            if job.running:  # the visitor left: stop the worker so the heavy slot is really free
+                job.cancel()
+            lab.JOBS.remove(key, job)
+        if view.error and not view.cancelled:
+            gr.Warning(f"{lab.paradigm_title(paradigm)} failed: {view.error}")
+        mine = list(mine or []) + [view.run_path]
+        chosen = {p: view.run_path if view.finished and p == paradigm else None for p in compare.runs}
+        yield {**shown(tab, view), tab.mine: mine, runs.rows: lab.runs_rows(mine),
+               **_run_pickers(compare, runs, student, chosen, view.run_path)}
+
+    def cancel(request: gr.Request):
+        if lab.JOBS.cancel(_session(request)):
+            return "⏹️ Cancelling — the run stops after its current step and keeps its checkpoints."
+        return "Nothing to cancel: no transfer is running in this session."
+
+    def show_settings(paradigm):
+        return [gr.Group(visible=name == paradigm) for name in tab.groups]
+
+    inputs = {"paradigm": tab.paradigm, "teacher": pair.teacher, "student": pair.student,
+              "task": tab.task, "seed": tab.seed, "eval_limit": tab.eval_limit, "mine": tab.mine}
+    settings = {f"{p}_{name}": widget for p, widgets in tab.settings.items()
+                for name, widget in widgets.items()}
+    declare_keywords(transfer, list(settings))
+    inputs |= settings
+    outs = [tab.status, tab.loss, tab.result, tab.cancel_note, tab.mine, runs.rows, runs.pick,
+            *compare.runs.values()]
+    tab.run.click(transfer, None, outs, inputs_kwargs=inputs, api_name="transfer",
+                  show_progress_on=[tab.status], **HEAVY)
+    tab.cancel.click(cancel, None, tab.cancel_note, api_name="cancel_transfer",
+                     concurrency_limit=None)
+    tab.paradigm.change(show_settings, tab.paradigm, list(tab.groups.values()),
+                        api_name="show_settings", **NAV)
+
+
+# ---- 5. compare -------------------------------------------------------------------------------------
+@dataclass
+class CompareTab:
+    prompt: Any
+    runs: dict[str, Any]  # 'seeking' / 'laten' → the picker of that paradigm's saved runs
+    with_teacher: Any
+    max_new_tokens: Any
+    temperature: Any
+    seed: Any
+    generate: Any
+    answers: list[Any]  # one box per lab.SLOTS entry, in that order
+    quick_task: Any
+    quick_n: Any
+    quick_run: Any
+    summary: Any
+    rows: Any
+
+
+def compare_tab(student0: str) -> CompareTab:
+    gr.Markdown("The same prompt and decoding settings for the base student, a PostPKT (Seeking) "
+                "student, a PrePKT (LaTen) student and the teacher — streamed.")
+    prompt = gr.Textbox(lab.task_example("facts", 0)[0], label="prompt", lines=3,
+                        elem_id="compare-prompt")
+    with gr.Row():
+        runs = {p: gr.Dropdown(lab.run_choices(p), label=f"{lab.paradigm_title(p)} run",
+                               value=lab.default_run(p, student0), allow_custom_value=True)
+                for p in ("seeking", "laten")}
+        with_teacher = gr.Checkbox(True, label="include the teacher")
+    with gr.Row():
+        max_new_tokens = gr.Slider(1, 256, value=48, step=1, label="max new tokens")
+        temperature = gr.Slider(0, 2, value=0, step=0.05, label="temperature (0 = greedy)")
+        seed = gr.Number(0, label="seed", precision=0)
+    # Not cached: the answers depend on the chosen pair and runs, which change.
+    gr.Examples([[lab.task_example(t, 0, "test")[0]] for t in ("facts", "arith", "write")], [prompt],
+                label="toy-world test questions", cache_examples=False)
+    generate = gr.Button("Generate side by side", variant="primary", elem_id="compare-btn")
+    with gr.Row():
+        answers = [gr.Textbox(label=label, lines=6, elem_id=f"out-{i}", buttons=["copy"])
+                   for i, label in enumerate(lab.SLOTS)]
+    gr.Markdown("### Quick evaluation")
+    with gr.Row():
+        quick_task = gr.Dropdown(TASKS, value="facts", label="task")
+        quick_n = gr.Slider(1, 100, value=10, step=1, label="test items")
+        quick_run = gr.Button("Evaluate these models")
+    summary = gr.Markdown()
+    rows = gr.Dataframe(headers=["model", "item", "reference", "output", "extracted", "right"],
+                        label="per item", max_height=400, wrap=True)
+    return CompareTab(prompt, runs, with_teacher, max_new_tokens, temperature, seed, generate,
+                      answers, quick_task, quick_n, quick_run, summary, rows)
+
+
+def wire_compare(tab: CompareTab, pair: PairTab) -> None:
+    @_safe
+    @GPU(duration=60)
+    def compare(student, seeking_run, laten_run, teacher, with_teacher, prompt, max_new_tokens,
+                temperature, seed):
+        slots = lab.lineup(student, seeking_run, laten_run, teacher, bool(with_teacher))
+        for texts in lab.compare_stream(slots, prompt, max_new_tokens, temperature, seed):
+            yield dict(zip(tab.answers, texts))
+
+    @_safe
+    @GPU(duration=120)
+    def quick_eval(student, seeking_run, laten_run, teacher, with_teacher, task, n_items,
+                   progress=gr.Progress(track_tqdm=True)):
+        progress(0.05, desc="evaluating")
+        slots = lab.lineup(student, seeking_run, laten_run, teacher, bool(with_teacher))
+        return shown(tab, lab.quick_eval(slots, task, n_items))
+
+    lineup = {"student": pair.student, "seeking_run": tab.runs["seeking"],
+              "laten_run": tab.runs["laten"], "teacher": pair.teacher,
+              "with_teacher": tab.with_teacher}
+    tab.generate.click(compare, None, tab.answers, api_name="compare", **HEAVY, inputs_kwargs={
+        **lineup, "prompt": tab.prompt, "max_new_tokens": tab.max_new_tokens,
+        "temperature": tab.temperature, "seed": tab.seed})
+    tab.quick_run.click(quick_eval, None, outputs(tab, lab.QuickEvalView), api_name="quick_eval",
+                        inputs_kwargs={**lineup, "task": tab.quick_task, "n_items": tab.quick_n},
+                        **HEAVY)
+
+
+# ---- 6. runs ----------------------------------------------------------------------------------------
+@dataclass
+class RunsTab:
+    refresh: Any
+    rows: Any
+    chart: Any
+    pick: Any
+    summary: Any
+    loss: Any
+    config: Any
+    prepare: Any
+    files: Any
+
+
+def runs_tab() -> RunsTab:
+    refresh = gr.Button("Refresh")
+    rows = gr.Dataframe(headers=lab.RUN_COLUMNS, max_height=360, elem_id="runs-table",
+                        label="saved runs (examples are read-only)", wrap=True,
+                        column_widths=["9%", "21%", "8%", "6%", "22%", "13%", "7%", "7%", "7%"])
+    chart = gr.Plot(label="scores")
+    gr.Dataframe(lab.published_rows(), headers=list(lab.PUBLISHED_COLUMNS), interactive=False,
+                 label="the research's table (Llama-2 13B → 7B chat; accuracy / pass@1, %)")
+    pick = gr.Dropdown(lab.run_choices(finished_only=False), label="run", allow_custom_value=True)
+    summary, loss = gr.Markdown(), gr.Plot(label="training loss")
+    with gr.Accordion("config.json", open=False):
+        config = gr.JSON()
+    prepare = gr.Button("Prepare downloads (config, metrics, figures, model)")
+    return RunsTab(refresh, rows, chart, pick, summary, loss, config, prepare,
+                   gr.File(file_count="multiple", label="downloads"))
+
+
+def wire_runs(tab: RunsTab, pair: PairTab, compare: CompareTab, transfer: TransferTab) -> Any:
+    """Wire the Runs tab; returns its refresh handler (the page load reuses it)."""
+    @_safe
+    def runs(student, seeking_run, laten_run, mine):
+        chosen = {"seeking": seeking_run, "laten": laten_run}
+        return {**shown(tab, lab.runs_view(mine)), **_run_pickers(compare, tab, student, chosen)}
+
+    @_safe
+    def run_detail(run):
+        if not run:
+            return {tab.summary: "Pick a run.", tab.config: {}}
+        return shown(tab, lab.run_detail(run))
+
+    @_safe
+    def run_files(run):
+        return lab.run_files(run)
+
+    runs_in = {"student": pair.student, "seeking_run": compare.runs["seeking"],
+               "laten_run": compare.runs["laten"], "mine": transfer.mine}
+    runs_out = [*outputs(tab, lab.RunsView), *compare.runs.values(), tab.pick]
+    tab.refresh.click(runs, None, runs_out, inputs_kwargs=runs_in, api_name="runs")
+    tab.pick.change(run_detail, tab.pick, outputs(tab, lab.RunDetailView), api_name="run_detail")
+    tab.prepare.click(run_files, tab.pick, tab.files, api_name="run_files")
+
+    return runs
+
+
+def wire_page_load(demo: gr.Blocks, pair: PairTab, compare: CompareTab, runs_tab: RunsTab,
+                   transfer: TransferTab, runs_event: Any) -> None:
+    @_safe
+    def page_load(teacher, student, seeking_run, laten_run, mine):
+        return {**shown(pair, lab.pair_report(teacher, student)),
+                **runs_event(student, seeking_run, laten_run, mine)}
+
+    demo.load(page_load, None, [*outputs(pair, lab.PairView), *outputs(runs_tab, lab.RunsView),
+                                *compare.runs.values(), runs_tab.pick], api_name="page_load",
+              inputs_kwargs={"teacher": pair.teacher, "student": pair.student,
+                             "seeking_run": compare.runs["seeking"],
+                             "laten_run": compare.runs["laten"], "mine": transfer.mine})
+
+
+# ---- 7. learn and the page --------------------------------------------------------------------------
+def learn_tab(tabs: gr.Tabs) -> None:
+    gr.Markdown(lab.learn_markdown())
+    gr.Markdown("**See it live:**")
+    with gr.Row():
+        for tab, label in (("locate", "Locate"), ("incompat", "the heatmaps"),
+                           ("transfer", "Transfer"), ("compare", "Compare")):
+            gr.Button(f"Open {label}", size="sm").click(
+                lambda t=tab: gr.Tabs(selected=t), None, tabs, api_name=f"goto_{tab}", **NAV)
+
+
+def build_app() -> gr.Blocks:
     with gr.Blocks(title="PKT Lab") as demo:
         gr.Markdown("# PKT Lab — cross-scale parametric knowledge transfer\n"
                     "Move knowledge from a bigger *teacher* into a smaller *student* through their "
@@ -217,181 +560,26 @@ def build_app() -> gr.Blocks:
         gr.Markdown(lab.device_banner(), elem_id="device-banner")
         with gr.Tabs() as tabs:
             with gr.Tab("Pair", id="pair"):
-                preset = gr.Dropdown(lab.preset_choices(), value="embedded", label="preset pair",
-                                     info="hub pairs need network (and the big ones a GPU)")
-                with gr.Row():
-                    info = "embedded name, hub id (owner/name), local path or a run directory"
-                    teacher = gr.Dropdown(models, value=teacher0, label="teacher", info=info,
-                                          allow_custom_value=True, elem_id="teacher")
-                    student = gr.Dropdown(models, value=student0, label="student", info=info,
-                                          allow_custom_value=True, elem_id="student")
-                check_btn = gr.Button("Check pair", variant="primary", elem_id="check-pair")
-                with gr.Row(equal_height=True):
-                    t_card = gr.Markdown(elem_id="teacher-card", container=True)
-                    s_card = gr.Markdown(elem_id="student-card", container=True)
-                verdict = gr.Markdown(elem_id="verdict")
+                pair = pair_tab()
             with gr.Tab("Locate", id="locate"):
-                gr.Markdown("Which layers and neurons push the answer out? Logit-lens attribution in "
-                            "both models for one example (what LaTen transfers).")
-                with gr.Row():
-                    l_task = gr.Dropdown(TASKS, value="facts", label="task")
-                    l_index = gr.Number(0, label="example (extract split)", precision=0)
-                    l_fill = gr.Button("Use this example")
-                with gr.Row():
-                    l_prompt = gr.Textbox(prompt0, label="prompt", lines=4, scale=3)
-                    l_answer = gr.Textbox(answer0, label="answer", lines=4, scale=1)
-                with gr.Row():
-                    l_chat = gr.Checkbox(True, label="wrap the prompt in the chat format")
-                    l_norm = gr.Checkbox(True, label="normalise each model's curve")
-                l_btn = gr.Button("Locate", variant="primary", elem_id="locate-btn")
-                l_summary = gr.Markdown()
-                with gr.Row():
-                    l_ffn, l_attn = gr.Plot(label="FFN layers"), gr.Plot(label="attention layers")
-                with gr.Accordion("Neuron score maps (layer × neuron)", open=True):
-                    with gr.Row():
-                        m_tf, m_sf = gr.Plot(label="teacher FFN"), gr.Plot(label="student FFN")
-                    with gr.Row():
-                        m_ta = gr.Plot(label="teacher attention")
-                    m_sa = gr.Plot(label="student attention")
-                l_top = gr.Dataframe(headers=["model", "kind", "layer", "rank", "neuron", "score"],
-                                     label="top neurons of the top layers", max_height=320)
-                l_state = gr.State(None)
+                locate = locate_tab()
             with gr.Tab("Incompatibility", id="incompat"):
-                gr.Markdown("How alike are the two models inside? Every student layer against every "
-                            "teacher layer, beside the paper's Llama-2 numbers.")
-                with gr.Row():
-                    i_task = gr.Dropdown(TASKS, value="facts", label="inputs from task")
-                    i_metric = gr.Radio([("linear CKA", "cka"), ("signed cosine", "cosine")],
-                                        value="cka", label="metric")
-                    i_n = gr.Slider(4, 64, value=24, step=1, label="texts")
-                i_btn = gr.Button("Compute heatmaps", variant="primary", elem_id="heatmaps-btn")
-                i_heat = gr.Plot(label="representation similarity", elem_id="heatmaps")
-                with gr.Row():
-                    i_ref = gr.Dataframe(headers=["module", "published mean (Llama-2)", "ours (mean)",
-                                                  "ours (std)"], label="beside the paper", scale=2)
-                    i_notes = gr.Markdown()
-                with gr.Row():
-                    p_rank = gr.Slider(1, 64, value=16, step=1, label="LoRA rank")
-                    p_btn = gr.Button("Parametric similarity")
-                p_plot, p_md = gr.Plot(label="parametric similarity"), gr.Markdown()
+                incompatibility = incompatibility_tab()
             with gr.Tab("Transfer", id="transfer"):
-                lat, lora = lab.paradigm_defaults("laten"), lab.paradigm_defaults("seeking")
-                with gr.Row():
-                    x_para = gr.Radio(lab.paradigm_choices(), value="laten", label="paradigm")
-                    x_task = gr.Dropdown(TASKS, value="facts", label="task")
-                with gr.Accordion("Advanced — the research's defaults", open=False):
-                    gr.Markdown("**LaTen** (PrePKT)")
-                    with gr.Row():
-                        x_steps = gr.Number(0, label="steps (0 = one per extract example, 20)",
-                                            precision=0, elem_id="laten-steps")
-                        x_rate = gr.Slider(0.01, 1.0, value=lat["transfer_rate"], step=0.01,
-                                           label="transfer rate")
-                        x_llr = gr.Number(lat["lr"], label="hypernetwork learning rate")
-                    gr.Markdown("**Seeking / LoRA / PiSSA** (fine-tuning)")
-                    with gr.Row():
-                        x_rank = gr.Slider(1, 64, value=lora["rank"], step=1, label="LoRA rank")
-                        x_epochs = gr.Number(lora["epochs"], label="epochs")
-                        x_flr = gr.Number(lora["lr"], label="learning rate")
-                        x_batch = gr.Number(lora["batch_size"], label="batch size", precision=0)
-                    with gr.Row():
-                        x_seed = gr.Number(0, label="seed", precision=0)
-                        x_eval = gr.Slider(1, 300, value=50, step=1,
-                                           label="test items scored before/after")
-                with gr.Row():
-                    x_run = gr.Button("Run transfer", variant="primary", elem_id="run-transfer")
-                    x_cancel = gr.Button("Cancel", variant="stop")
-                x_status, x_cancel_note = gr.Markdown(elem_id="transfer-status"), gr.Markdown()
-                x_loss = gr.Plot(label="loss", elem_id="transfer-loss")
-                x_result = gr.Markdown(elem_id="transfer-result")
-                my_runs = gr.State([])
+                transfer = transfer_tab()
             with gr.Tab("Compare", id="compare"):
-                gr.Markdown("The same prompt and decoding settings for the base student, a PostPKT "
-                            "(Seeking) student, a PrePKT (LaTen) student and the teacher — streamed.")
-                c_prompt = gr.Textbox(prompt0, label="prompt", lines=3, elem_id="compare-prompt")
-                with gr.Row():
-                    c_seek, c_lat = (gr.Dropdown(lab.run_choices(p), label=f"{name} run",
-                                                 value=lab.default_run(p, student0),
-                                                 allow_custom_value=True)
-                                     for p, name in (("seeking", "Seeking"), ("laten", "LaTen")))
-                    c_teach = gr.Checkbox(True, label="include the teacher")
-                with gr.Row():
-                    c_tokens = gr.Slider(1, 256, value=48, step=1, label="max new tokens")
-                    c_temp = gr.Slider(0, 2, value=0, step=0.05, label="temperature (0 = greedy)")
-                    c_seed = gr.Number(0, label="seed", precision=0)
-                # Not cached: the answers depend on the chosen pair and runs, which change.
-                gr.Examples([[q] for q in questions], [c_prompt], label="toy-world test questions",
-                            cache_examples=False)
-                c_btn = gr.Button("Generate side by side", variant="primary", elem_id="compare-btn")
-                with gr.Row():
-                    c_out = [gr.Textbox(label=label, lines=6, elem_id=f"out-{i}", buttons=["copy"])
-                             for i, label in enumerate(lab.SLOTS)]
-                gr.Markdown("### Quick evaluation")
-                with gr.Row():
-                    q_task = gr.Dropdown(TASKS, value="facts", label="task")
-                    q_n = gr.Slider(1, 100, value=10, step=1, label="test items")
-                    q_btn = gr.Button("Evaluate these models")
-                q_md = gr.Markdown()
-                q_df = gr.Dataframe(headers=["model", "item", "reference", "output", "extracted",
-                                             "right"], label="per item", max_height=400, wrap=True)
+                compare = compare_tab(pair.student.value)
             with gr.Tab("Runs", id="runs"):
-                r_refresh = gr.Button("Refresh")
-                r_df = gr.Dataframe(headers=lab.RUN_COLUMNS, max_height=360, elem_id="runs-table",
-                                    label="saved runs (examples are read-only)", wrap=True,
-                                    column_widths=["9%", "21%", "8%", "6%", "22%", "13%", "7%",
-                                                   "7%", "7%"])
-                r_chart = gr.Plot(label="scores")
-                gr.Dataframe(lab.published_rows(), headers=list(lab.PUBLISHED_COLUMNS),
-                             label="the research's table (Llama-2 13B → 7B chat; accuracy / pass@1, %)",
-                             interactive=False)
-                r_pick = gr.Dropdown(lab.run_choices(finished_only=False), label="run",
-                                     allow_custom_value=True)
-                r_detail, r_loss = gr.Markdown(), gr.Plot(label="training loss")
-                with gr.Accordion("config.json", open=False):
-                    r_config = gr.JSON()
-                r_files_btn = gr.Button("Prepare downloads (config, metrics, figures, model)")
-                r_files = gr.File(file_count="multiple", label="downloads")
+                runs = runs_tab()
             with gr.Tab("Learn", id="learn"):
-                gr.Markdown(lab.LEARN_MD)
-                gr.Markdown("**See it live:**")
-                with gr.Row():
-                    goto = {tab: gr.Button(f"Open {label}", size="sm") for tab, label in (
-                        ("locate", "Locate"), ("incompat", "the heatmaps"),
-                        ("transfer", "Transfer"), ("compare", "Compare"))}
-
-        # ---- wiring (every event has an api_name) ----
-        pair_io = ([teacher, student], [t_card, s_card, verdict])
-        check_btn.click(pair_event, *pair_io, api_name="check_pair")
-        preset.input(preset_event, preset, [teacher, student], api_name="preset_pair").then(
-            pair_event, *pair_io, api_name="check_preset_pair")
-        l_fill.click(example_event, [l_task, l_index], [l_prompt, l_answer], api_name="task_example")
-        l_btn.click(locate_event, [teacher, student, l_prompt, l_answer, l_chat, l_norm, l_state],
-                    [l_summary, l_ffn, l_attn, m_tf, m_sf, m_ta, m_sa, l_top, l_state],
-                    api_name="locate", **HEAVY)
-        i_btn.click(similarity_event, [teacher, student, i_task, i_metric, i_n],
-                    [i_heat, i_ref, i_notes], api_name="similarity", **HEAVY)
-        p_btn.click(parametric_event, [teacher, student, p_rank], [p_plot, p_md],
-                    api_name="parametric", **HEAVY)
-        x_run.click(transfer_event,
-                    [x_para, teacher, student, x_task, x_steps, x_rate, x_llr, x_rank, x_epochs,
-                     x_flr, x_batch, x_seed, x_eval, my_runs],
-                    [x_status, x_loss, x_result, r_df, c_seek, c_lat, r_pick, my_runs],
-                    api_name="transfer", show_progress_on=[x_status], **HEAVY)
-        x_cancel.click(cancel_event, None, x_cancel_note, api_name="cancel_transfer",
-                       concurrency_limit=None)
-        c_inputs = [student, c_seek, c_lat, teacher, c_teach]
-        c_btn.click(compare_event, c_inputs + [c_prompt, c_tokens, c_temp, c_seed], c_out,
-                    api_name="compare", **HEAVY)
-        q_btn.click(quick_eval_event, c_inputs + [q_task, q_n], [q_md, q_df], api_name="quick_eval",
-                    **HEAVY)
-        runs_out = [r_df, r_chart, c_seek, c_lat, r_pick]
-        r_refresh.click(runs_event, [student, c_seek, c_lat, my_runs], runs_out, api_name="runs")
-        r_pick.change(run_detail_event, r_pick, [r_detail, r_loss, r_config], api_name="run_detail")
-        r_files_btn.click(run_files_event, r_pick, r_files, api_name="run_files")
-        for tab, button in goto.items():  # navigation only: not part of the documented API
-            button.click(lambda t=tab: gr.Tabs(selected=t), None, tabs, api_name=f"goto_{tab}",
-                         api_visibility="undocumented", queue=False)
-        demo.load(load_event, [teacher, student, c_seek, c_lat, my_runs],
-                  [t_card, s_card, verdict] + runs_out, api_name="page_load")
+                learn_tab(tabs)
+        wire_pair(pair)
+        wire_locate(locate, pair)
+        wire_incompatibility(incompatibility, pair)
+        wire_transfer(transfer, pair, compare, runs)
+        wire_compare(compare, pair)
+        runs_event = wire_runs(runs, pair, compare, transfer)
+        wire_page_load(demo, pair, compare, runs, transfer, runs_event)
     demo.queue(max_size=32, default_concurrency_limit=4)
     return demo
 

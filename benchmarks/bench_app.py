@@ -119,9 +119,10 @@ def main() -> int:
         out["compare_first_token_warm_s"] = round(statistics.median(w[0] for w in warm), 3)
         out["compare_48_tokens_x2_models_warm_s"] = round(statistics.median(w[1] for w in warm), 3)
         if not args.skip_transfer:
-            seconds, result = timed(client.predict, "laten", teacher, student, "facts",
-                                    args.laten_steps, 0.1, 3e-5, 16, 3.0, 3e-4, 64, 0,
-                                    args.eval_limit, api_name="/transfer")
+            seconds, result = timed(client.predict, paradigm="laten", teacher=teacher,
+                                    student=student, task="facts", seed=0,
+                                    eval_limit=args.eval_limit,
+                                    laten_steps=args.laten_steps or None, api_name="/transfer")
             out["laten_run_s"] = round(seconds, 1)
             out["laten_run"] = {"steps": args.laten_steps or "default (one per extract example)",
                                 "eval_limit": args.eval_limit, "status": result[0]}

@@ -22,7 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def main() -> None:
     from pkt_core.analyse import (compare_layer_attribution, parametric_similarity,
                                   representation_similarity)
-    from pkt_core.locate import LocateCache, locate
+    from pkt_core.locate import LocateCache, LocateResult, locate
     from pkt_core.models import load_model
     from pkt_core.tasks import get_task
     from pkt_core.tasks.base import render_chat
@@ -42,17 +42,21 @@ def main() -> None:
         data = res.to_json()
         out[f"similarity_{metric}"] = {k: data[k] for k in ("mean", "std", "matrices", "n_points")}
     out["parametric"] = parametric_similarity(teacher, student).summary()
-    located = {}
+    summed = {}
     for role, lm in (("teacher", teacher), ("student", student)):
         cache = LocateCache()
         results = [locate(lm.model, lm.tokenizer, lm.spec, [(task.prompt(ex), ex.answer)], cache=cache)
                    for ex in test[:20]]
-        located[role] = {k: [sum(r.to_json()[k][i] for r in results)
-                             for i in range(len(results[0].to_json()[k]))]
-                         for k in ("ffn_layer_scores", "attn_layer_scores")}
-    out["layer_scores"] = located
-    out["compare_ffn"] = compare_layer_attribution(located["teacher"], located["student"], "ffn")
-    out["compare_attn"] = compare_layer_attribution(located["teacher"], located["student"], "attn")
+        # scores summed over the 20 examples, as one locate result
+        summed[role] = LocateResult.from_json({
+            "target_token_ids": [i for r in results for i in r.target_token_ids],
+            **{f"{kind}_{what}_scores": sum(getattr(r, f"{what}_scores")(kind) for r in results)
+               for kind in ("ffn", "attn") for what in ("layer", "neuron")}})
+    out["layer_scores"] = {role: {f"{kind}_layer_scores": r.layer_scores(kind).tolist()
+                                  for kind in ("ffn", "attn")} for role, r in summed.items()}
+    for kind in ("ffn", "attn"):
+        out[f"compare_{kind}"] = compare_layer_attribution(summed["teacher"], summed["student"],
+                                                           kind).as_dict()
     print(json.dumps(out, indent=1, default=float))
 
 

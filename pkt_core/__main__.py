@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from tqdm import tqdm
@@ -63,14 +64,12 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_pair(args: argparse.Namespace) -> int:
-    from .models import check_pair, inspect_model
-    from .models.loading import load_model, same_tokenizer
+    from .models.provider import MODELS, tokenizers_match
+    from .paradigms import check_pair_for
 
-    teacher, student = inspect_model(args.teacher), inspect_model(args.student)
-    t_tok = load_model(args.teacher).tokenizer if args.check_tokenizer else None
-    s_tok = load_model(args.student).tokenizer if args.check_tokenizer else None
-    same = same_tokenizer(t_tok, s_tok) if t_tok is not None else True
-    report = check_pair(teacher, student, same, args.paradigm)
+    teacher, student = MODELS.shape(args.teacher), MODELS.shape(args.student)
+    same = tokenizers_match(args.teacher, args.student) if args.check_tokenizer else None
+    report = check_pair_for(teacher, student, True if same is None else same, args.paradigm)
     if args.json:
         _print_json(report.as_dict())
     else:
@@ -101,10 +100,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from .evaluate import generate
-    from .models import load_model
+    from .models.provider import MODELS
     from .tasks import render_chat
 
-    loaded = load_model(args.model, device=args.device)
+    loaded = MODELS.get(args.model, device=args.device)
     prompt = args.prompt if args.raw else render_chat(args.prompt)
     print(generate(loaded.model, loaded.tokenizer, [prompt], args.max_new_tokens)[0])
     return 0
@@ -113,20 +112,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
 # ---- locate and analyse -----------------------------------------------------------------------
 def cmd_locate(args: argparse.Namespace) -> int:
     from .locate import LocateConfig, locate
-    from .models import load_model
+    from .models.provider import MODELS
 
-    loaded = load_model(args.model, device=args.device)
+    loaded = MODELS.get(args.model, device=args.device)
     config = LocateConfig(scale=args.scale, attn_term=args.attn_term)
     result = locate(loaded.model, loaded.tokenizer, loaded.spec, [(args.prompt, args.answer)],
                     config, top_k=args.top_k)
     if args.json:
         _print_json(result.to_json())
         return 0
-    data = result.to_json()
-    print(f"target token id {data['target_token_id']}  ({result.seconds:.3f} s)")
-    print("top attention layers:", data["top_attn_layers"][:args.top_k])
-    print("top FFN layers:      ", data["top_ffn_layers"][:args.top_k])
-    for ell in data["top_ffn_layers"][:3]:
+    print(f"target token id {result.target_token_ids[0]}  ({result.seconds:.3f} s)")
+    print("top attention layers:", result.top_attn_layers[:args.top_k])
+    print("top FFN layers:      ", result.top_ffn_layers[:args.top_k])
+    for ell in result.top_ffn_layers[:3]:
         print(f"  layer {ell} top FFN neurons:", list(result.top_neurons("ffn", ell, args.top_k)))
     return 0
 
@@ -144,9 +142,9 @@ def _similarity_texts(args: argparse.Namespace) -> tuple[list[str], str]:
 def cmd_similarity(args: argparse.Namespace) -> int:
     from .analyse import representation_similarity
     from .figures import save_figure, similarity_heatmaps
-    from .models import load_model
+    from .models.provider import MODELS
 
-    teacher, student = load_model(args.teacher), load_model(args.student)
+    teacher, student = MODELS.get(args.teacher), MODELS.get(args.student)
     texts, described = _similarity_texts(args)
     result = representation_similarity(teacher, student, texts, metric=args.metric,
                                        unbiased=args.unbiased, inputs_description=described)
@@ -163,38 +161,96 @@ def cmd_similarity(args: argparse.Namespace) -> int:
 
 
 # ---- transfer and runs --------------------------------------------------------------------------
+def _settings_flags(paradigms: list[str]) -> dict[str, list[Any]]:
+    """flag name → the SettingSpecs of every paradigm that has it (`--lr` is each one's own lr)."""
+    from .paradigms import get_paradigm, settings_of
+
+    flags: dict[str, list[Any]] = {}
+    for name in paradigms:
+        for spec in settings_of(name, get_paradigm(name).config_class):
+            if spec.cli:
+                flags.setdefault(spec.name, []).append(spec)
+    return flags
+
+
+def _parse_setting(spec: Any) -> Callable[[str], Any]:
+    from .paradigms import TransferError, coerce
+
+    def parse(text: str) -> Any:
+        try:
+            return coerce(spec, text)
+        except TransferError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return parse
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per paradigm setting, generated from the config dataclasses (help written once)."""
+    from .paradigms import paradigm_names
+
+    group = parser.add_argument_group("paradigm settings (omitted: the research's defaults)")
+    for name, specs in _settings_flags(paradigm_names()).items():
+        said: dict[tuple[str, str], list[str]] = {}
+        for spec in specs:
+            default = "" if spec.default is None else f" (default {spec.default!r})"
+            said.setdefault((spec.help, default), []).append(spec.paradigm)
+        text = "; ".join(f"{'/'.join(owners)}: {help_}{default}".replace("%", "%%")
+                         for (help_, default), owners in said.items())
+        group.add_argument(specs[0].flag, dest=f"setting_{name}", default=None,
+                           type=_parse_setting(specs[0]), metavar=name.upper(), help=text)
+
+
+def settings_from_args(args: argparse.Namespace, paradigms: list[str],
+                       strict: bool = True) -> dict[str, dict[str, Any]]:
+    """paradigm → the overrides given on the command line. With `strict`, a flag that none of
+    `paradigms` has is refused."""
+    from .paradigms import get_paradigm, settings_of
+
+    given = {k[len("setting_"):]: v for k, v in vars(args).items()
+             if k.startswith("setting_") and v is not None}
+    out: dict[str, dict[str, Any]] = {p: {} for p in paradigms}
+    for paradigm in paradigms:
+        own = {s.name for s in settings_of(paradigm, get_paradigm(paradigm).config_class) if s.cli}
+        out[paradigm] = {k: v for k, v in given.items() if k in own}
+    unused = set(given) - {k for v in out.values() for k in v}
+    if strict and unused:
+        flags = ", ".join("--" + k.replace("_", "-") for k in sorted(unused))
+        raise ValueError(f"{flags} does not apply to {', '.join(paradigms)}")
+    return out
+
+
+def _tqdm_progress() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
+    """A (progress, close) pair drawing one bar per phase of a transfer on stderr."""
+    bar: dict[str, Any] = {}
+
+    def progress(done: int, total: int, message: str) -> None:
+        if bar.get("total") != total or bar.get("bar") is None:
+            close()
+            bar["bar"], bar["total"] = tqdm(total=total, file=sys.stderr, leave=False), total
+        bar["bar"].n = done
+        bar["bar"].set_description(message[:60])
+        bar["bar"].refresh()
+
+    def close() -> None:
+        if bar.get("bar") is not None:
+            bar["bar"].close()
+    return progress, close
+
+
 def cmd_transfer(args: argparse.Namespace) -> int:
     from .transfer import TransferRequest, run_transfer
 
-    settings: dict[str, Any] = {}
-    if args.steps is not None:
-        settings["steps"] = args.steps
-    if args.transfer_rate is not None:
-        settings["transfer_rate"] = args.transfer_rate
-    if args.lr is not None:
-        settings["lr"] = args.lr
-    if args.epochs is not None:
-        settings["epochs"] = args.epochs
+    settings = settings_from_args(args, [args.paradigm])[args.paradigm]
     request = TransferRequest(paradigm=args.paradigm, student=args.student, teacher=args.teacher,
                               task=args.task, data=args.data, task_kind=args.task_kind,
                               settings=settings, seed=args.seed, out=args.out,
                               eval_limit=args.eval_limit, student_device=args.student_device,
                               teacher_device=args.teacher_device)
-    bar: dict[str, Any] = {}
-
-    def progress(done: int, total: int, message: str) -> None:
-        if bar.get("total") != total or bar.get("bar") is None:
-            if bar.get("bar") is not None:
-                bar["bar"].close()
-            bar["bar"] = tqdm(total=total, file=sys.stderr, leave=False)
-            bar["total"] = total
-        bar["bar"].n = done
-        bar["bar"].set_description(message[:60])
-        bar["bar"].refresh()
-
-    result = run_transfer(request, progress)
-    if bar.get("bar") is not None:
-        bar["bar"].close()
+    progress, close = _tqdm_progress()
+    try:
+        result = run_transfer(request, progress)
+    finally:
+        close()
     m = result.metrics
     if args.json:
         _print_json({"run_dir": str(result.run_dir), "status": result.status,
@@ -224,17 +280,16 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import reproduce
+    from .paradigms import paradigm_names
+    from .reproduce import markdown_table, reproduce
+    from .tasks.toyworld import TOY_TASKS
 
-    tasks = ["facts", "arith", "complete", "write"] if args.tasks == "all" else args.tasks.split(",")
-    settings: dict[str, dict[str, Any]] = {}
-    if args.epochs is not None:
-        settings = {p: {"epochs": args.epochs} for p in ("seeking", "lora", "pissa")}
+    tasks = list(TOY_TASKS) if args.tasks == "all" else args.tasks.split(",")
+    paradigms = paradigm_names() if args.paradigms == "all" else args.paradigms.split(",")
+    settings = settings_from_args(args, paradigms)
     table = reproduce(args.teacher, args.student, tasks, list(range(args.seeds)), args.out,
-                      settings=settings, eval_limit=args.eval_limit,
+                      paradigms=paradigms, settings=settings, eval_limit=args.eval_limit,
                       progress=lambda message: print(message, file=sys.stderr))
-    from .reproduce import markdown_table
-
     print(json.dumps(table, indent=2, default=str) if args.json else markdown_table(table))
     return 0
 
@@ -249,12 +304,17 @@ def cmd_zoo_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pkt_core",
-                                     description="PKT Lab: cross-scale parametric knowledge transfer")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def cmd_zoo_examples(args: argparse.Namespace) -> int:
+    from .example_runs import build_example_runs
 
+    summary = build_example_runs(args.out, task=args.task, eval_limit=args.eval_limit,
+                                 seed=args.seed, overwrite=args.overwrite,
+                                 progress=lambda message: print(message, file=sys.stderr))
+    _print_json(summary)
+    return 0
+
+
+def _add_models_commands(sub: Any) -> None:
     p = sub.add_parser("models", help="list the embedded models and the preset pairs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
@@ -287,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None)
     p.set_defaults(func=cmd_generate)
 
+
+def _add_analysis_commands(sub: Any) -> None:
     p = sub.add_parser("locate", help="logit-lens attribution of layers and neurons")
     p.add_argument("--model", required=True)
     p.add_argument("--prompt", required=True)
@@ -312,35 +374,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_similarity)
 
-    p = sub.add_parser("transfer", help="run a transfer and save it as a run directory")
-    p.add_argument("--paradigm", required=True, help="laten, seeking, lora or pissa")
+
+def _add_transfer_commands(sub: Any) -> None:
+    from .paradigms import get_paradigm, paradigm_names
+
+    names = paradigm_names()
+    described = "; ".join(f"{n}: {get_paradigm(n).description}" for n in names)
+    p = sub.add_parser("transfer", help="run a transfer and save it as a run directory",
+                       description=f"Paradigms — {described}.")
+    p.add_argument("--paradigm", required=True, choices=names, help=", ".join(names))
     p.add_argument("--teacher", default=None)
     p.add_argument("--student", required=True)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--task", default=None)
     source.add_argument("--data", default=None, help="directory of extract/align/train/test.jsonl")
     p.add_argument("--task-kind", default="exact", help="scorer for --data: exact or number")
-    p.add_argument("--steps", type=int, default=None, help="LaTen steps (default: one per extract example)")
-    p.add_argument("--transfer-rate", type=float, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--epochs", type=float, default=None, help="fine-tuning epochs (LoRA paradigms)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-limit", type=int, default=100, help="test items scored before/after")
     p.add_argument("--out", default=None, help="run directory (default runs/<time>-<paradigm>-<task>)")
     p.add_argument("--student-device", default=None)
     p.add_argument("--teacher-device", default=None)
     p.add_argument("--json", action="store_true")
+    add_settings_arguments(p)
     p.set_defaults(func=cmd_transfer)
 
     p = sub.add_parser("reproduce", help="the research's main table at the lab's scale")
     p.add_argument("--teacher", required=True)
     p.add_argument("--student", required=True)
     p.add_argument("--tasks", default="all", help="'all' or a comma-separated list")
+    p.add_argument("--paradigms", default="all", help=f"'all' or a comma-separated list of {', '.join(names)}")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=float, default=None, help="fine-tuning epochs (LoRA paradigms)")
     p.add_argument("--eval-limit", type=int, default=None, help="test items per score (default all)")
     p.add_argument("--out", default="reproduce")
     p.add_argument("--json", action="store_true")
+    add_settings_arguments(p)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("runs", help="saved runs")
@@ -350,7 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_runs_list)
 
-    p = sub.add_parser("zoo", help="the embedded model family")
+
+def _add_zoo_commands(sub: Any) -> None:
+    p = sub.add_parser("zoo", help="the embedded model family and its example runs")
     zoo = p.add_subparsers(dest="zoo_command", required=True, metavar="ACTION")
     b = zoo.add_parser("build", help="regenerate world, tokenizer and models from the seed")
     b.add_argument("--out", default=None, help="output directory (default: assets/models)")
@@ -363,6 +432,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "jobs); default: one after another with all threads")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_zoo_build)
+    e = zoo.add_parser("examples", help="the small finished example runs shipped in assets/runs")
+    e.add_argument("--out", default="assets/runs")
+    e.add_argument("--task", default="facts")
+    e.add_argument("--eval-limit", type=int, default=50)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--overwrite", action="store_true", help="rebuild runs that exist")
+    e.set_defaults(func=cmd_zoo_examples)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    prog = "pkt" if Path(sys.argv[0]).name == "pkt" else "python -m pkt_core"
+    parser = argparse.ArgumentParser(prog=prog,
+                                     description="PKT Lab: cross-scale parametric knowledge transfer")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_models_commands(sub)
+    _add_analysis_commands(sub)
+    _add_transfer_commands(sub)
+    _add_zoo_commands(sub)
     return parser
 
 

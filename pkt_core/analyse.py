@@ -23,12 +23,13 @@ define its metric, so compare with its published numbers by sign and ranking, no
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
 
+from .locate import LocateResult
 from .models.architectures import ArchSpec, arch_for_config, block_part, decoder_layers
 
 REPR_MODULES: tuple[str, ...] = ("up_proj", "down_proj", "v_proj", "o_proj")
@@ -455,9 +456,59 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def compare_layer_attribution(teacher_json: Mapping[str, Any], student_json: Mapping[str, Any],
-                              kind: str = "ffn", top_k: int | None = None) -> dict[str, Any]:
-    """Teacher vs student layer scores (locate results' JSON dicts) on the relative-depth axis.
+@dataclass(frozen=True)
+class LayerPair:
+    """One layer of LaTen's mapping: teacher layer → student layer, with their relative depths."""
+    teacher_layer: int
+    student_layer: int
+    teacher_depth: float
+    student_depth: float
+
+
+@dataclass(frozen=True)
+class LayerComparison:
+    """Teacher vs student layer scores of one kind on the relative-depth axis (see
+    `compare_layer_attribution`); `as_dict()` is the JSON form."""
+    kind: str  # 'ffn' | 'attn'
+    teacher_depth: list[float]  # [L_T] relative depth of each teacher layer
+    teacher_scores: list[float]  # [L_T]
+    student_depth: list[float]  # [L_S]
+    student_scores: list[float]  # [L_S]
+    teacher_at_student_depth: list[float]  # [L_S] the teacher's curve interpolated at student depths
+    profile_spearman: float | None  # None when undefined (a constant curve, or a single layer)
+    top_k: int
+    top_overlap: float  # share of the student's top-k layers among the interpolated teacher's top-k
+    pairs: list[LayerPair]  # LaTen's mapping, one per student layer (fewer if the teacher is shallower)
+    mean_depth_shift: float  # mean |teacher depth − student depth| over `pairs`
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class StabilityResult:
+    """How many top-k neurons per layer two locate results share (see `locate_stability`)."""
+    kind: str  # 'ffn' | 'attn'
+    k: int  # neurons compared per layer
+    width: int  # neurons per layer
+    per_layer: list[float]  # [L] shared fraction of the top k, per layer
+    mean: float  # mean of per_layer
+    chance: float  # k / width: the expected overlap of two random picks
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _located(result: Any, name: str) -> LocateResult:
+    if not isinstance(result, LocateResult):
+        raise TypeError(f"{name} must be a LocateResult, got {type(result).__name__} "
+                        "(a to_json()/to_state() dict reads back with LocateResult.from_json)")
+    return result
+
+
+def compare_layer_attribution(teacher: LocateResult, student: LocateResult, kind: str = "ffn",
+                              top_k: int | None = None) -> LayerComparison:
+    """Teacher vs student layer scores of two locate results on the relative-depth axis.
 
     - `profile_spearman`: rank correlation between the student's layer scores and the teacher's
       curve linearly interpolated at the student's relative depths (does the task live at the
@@ -469,34 +520,30 @@ def compare_layer_attribution(teacher_json: Mapping[str, Any], student_json: Map
     Neuron positions are not compared across models: index j means nothing across widths — see
     `locate_stability` for the neuron-level question that is well posed.
     """
-    t = np.asarray(teacher_json[f"{kind}_layer_scores"], dtype=float)
-    s = np.asarray(student_json[f"{kind}_layer_scores"], dtype=float)
+    t = np.asarray(_located(teacher, "teacher").layer_scores(kind), dtype=float)
+    s = np.asarray(_located(student, "student").layer_scores(kind), dtype=float)
     t_depth, s_depth = relative_depth(len(t)), relative_depth(len(s))
     t_at_s = np.interp(s_depth, t_depth, t)
     k = min(top_k or max(1, len(s) // 4), len(s))
     top_s, top_t = set(select_layers(s.tolist(), k)), set(select_layers(t_at_s.tolist(), k))
     chosen = select_layers(t.tolist(), min(len(s), len(t)))
-    pairs = [{"teacher_layer": tl, "student_layer": i, "teacher_depth": float(t_depth[tl]),
-              "student_depth": float(s_depth[i])} for i, tl in enumerate(chosen)]
-    return {"kind": kind, "teacher_depth": t_depth.tolist(), "teacher_scores": t.tolist(),
-            "student_depth": s_depth.tolist(), "student_scores": s.tolist(),
-            "teacher_at_student_depth": t_at_s.tolist(),
-            "profile_spearman": _clean(_spearman(t_at_s, s)), "top_k": k,
-            "top_overlap": len(top_s & top_t) / k, "pairs": pairs,
-            "mean_depth_shift": float(np.mean([abs(p["teacher_depth"] - p["student_depth"])
-                                               for p in pairs]))}
+    pairs = [LayerPair(tl, i, float(t_depth[tl]), float(s_depth[i])) for i, tl in enumerate(chosen)]
+    return LayerComparison(
+        kind, t_depth.tolist(), t.tolist(), s_depth.tolist(), s.tolist(), t_at_s.tolist(),
+        _clean(_spearman(t_at_s, s)), k, len(top_s & top_t) / k, pairs,
+        float(np.mean([abs(p.teacher_depth - p.student_depth) for p in pairs])))
 
 
-def locate_stability(json_a: Mapping[str, Any], json_b: Mapping[str, Any], kind: str = "ffn",
-                     rate: float = 0.1, k: int | None = None) -> dict[str, Any]:
+def locate_stability(result_a: LocateResult, result_b: LocateResult, kind: str = "ffn",
+                     rate: float = 0.1, k: int | None = None) -> StabilityResult:
     """How many of one model's top-k neurons per layer two locate results (e.g. two examples) share.
 
     LaTen re-locates with every example, so this is the stability of what it transfers. k defaults
     to ⌊rate·width⌋ (LaTen's transfer rate); `chance` is the overlap two random picks would give.
     Ranking is on raw scores with ties broken by index, as LaTen's ranking here does.
     """
-    a = np.asarray(json_a[f"{kind}_neuron_scores"], dtype=float)
-    b = np.asarray(json_b[f"{kind}_neuron_scores"], dtype=float)
+    a = np.asarray(_located(result_a, "result_a").neuron_scores(kind), dtype=float)
+    b = np.asarray(_located(result_b, "result_b").neuron_scores(kind), dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"the two locate results differ in shape: {a.shape} vs {b.shape}")
     width = a.shape[1]
@@ -504,5 +551,4 @@ def locate_stability(json_a: Mapping[str, Any], json_b: Mapping[str, Any], kind:
     top_a = np.argsort(-a, axis=1, kind="stable")[:, :k]
     top_b = np.argsort(-b, axis=1, kind="stable")[:, :k]
     per_layer = [len(set(x.tolist()) & set(y.tolist())) / k for x, y in zip(top_a, top_b)]
-    return {"kind": kind, "k": k, "width": width, "per_layer": per_layer,
-            "mean": float(np.mean(per_layer)), "chance": k / width}
+    return StabilityResult(kind, k, width, per_layer, float(np.mean(per_layer)), k / width)

@@ -1,5 +1,7 @@
 """Evaluation: batched greedy generation, per-task scoring, per-item logs.
 
+This module owns generation: `generate` (batched, for scoring) and `stream_generate` (one prompt,
+token by token, for the UI's side-by-side view) cut their output at the same stop strings.
 `evaluate_task(model, tokenizer, task, split)` is the one function every score in PKT Lab comes
 from (the CLI, the zoo's scores.json, transfer runs, the UI), so numbers agree wherever shown.
 Multiple-choice tasks are scored by the likelihood of each option after the prompt, as MMLU
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -72,6 +74,50 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens:
     finally:
         tokenizer.padding_side = old_side
     return outputs
+
+
+def _stop_token_ids(model: Any, tokenizer: Any) -> set[int]:
+    """Every token id that ends an answer: the tokenizer's EOS and the generation config's."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    extra = model.generation_config.eos_token_id
+    return ids | set(extra if isinstance(extra, list) else [extra] if extra is not None else [])
+
+
+@torch.no_grad()
+def stream_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64,
+                    temperature: float = 0.0, seed: int = 0,
+                    stop_strings: Sequence[str] = STOP_STRINGS) -> Iterator[str]:
+    """One prompt, one token at a time with a KV cache: yields the answer so far, cut at the stop
+    strings as `generate` cuts it. Greedy at temperature 0, else seeded sampling (a private
+    generator, so concurrent streams do not share randomness)."""
+    if not prompt.strip():
+        raise EvaluationError("empty prompt: type some text to continue")
+    device = _device_of(model)
+    ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(device)  # [1, T]
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit and ids.shape[1] + 1 > limit:
+        raise EvaluationError(f"the prompt is {ids.shape[1]} tokens; this model reads at most {limit}")
+    if limit:
+        max_new_tokens = min(max_new_tokens, limit - ids.shape[1])
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    stop_ids = _stop_token_ids(model, tokenizer)
+    past, step_ids, out_ids = None, ids, []
+    for _ in range(max_new_tokens):
+        out = model(input_ids=step_ids, past_key_values=past, use_cache=True)
+        past = out.past_key_values
+        logits = out.logits[0, -1].float()  # [V]
+        if temperature > 0:
+            probs = torch.softmax(logits / temperature, -1).cpu()
+            nxt = int(torch.multinomial(probs, 1, generator=gen))
+        else:
+            nxt = int(logits.argmax())
+        if nxt in stop_ids:
+            return
+        out_ids.append(nxt)
+        yield cut_at_stop(tokenizer.decode(out_ids, skip_special_tokens=True), stop_strings)
+        if any(s in tokenizer.decode(out_ids, skip_special_tokens=False) for s in stop_strings):
+            return
+        step_ids = torch.tensor([[nxt]], device=device)
 
 
 @torch.no_grad()
@@ -169,10 +215,10 @@ def evaluate(model_ref: str, task_name: str, split: str = "test", limit: int | N
              task_options: dict[str, Any] | None = None,
              progress: Progress | None = None) -> EvalResult:
     """Load a model by reference and evaluate it (the CLI's `evaluate`)."""
-    from .models import load_model
+    from .models.provider import MODELS
     from .tasks import get_task
 
     task = get_task(task_name, **(task_options or {}))
-    loaded = load_model(model_ref, device=device)
+    loaded = MODELS.get(model_ref, device=device)
     return evaluate_task(loaded.model, loaded.tokenizer, task, split, limit, seed, batch_size,
                          model_name=loaded.name, progress=progress)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -18,6 +18,8 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from .analyse import ParametricResult, SimilarityResult, compare_layer_attribution
+from .locate import LocateResult
+from .paper import SIMILARITY_MEANS, SIMILARITY_SOURCE
 
 HEIGHT = 420  # px, per row of subplots
 SEQUENTIAL = "Viridis"  # CKA: [0, 1]
@@ -26,14 +28,6 @@ MODULE_COLOURS = dict(zip(("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", 
                            "down_proj"), qualitative.D3))
 METHOD_DASH = {"pissa": "solid", "seeking": "dash"}
 METHOD_LABEL = {"pissa": "PiSSA (student's own top-r)", "seeking": "Seeking-style (teacher sub-block)"}
-
-# Neural Incompatibility (Tan et al., ACL 2025), Llama-2 13B (teacher) vs 7B (student) chat: the
-# mean layer-by-layer representation similarity per module (PAPER_NOTES §6).
-PUBLISHED_MEANS: dict[str, float] = {"up_proj": 0.691, "down_proj": 0.450, "v_proj": 0.479,
-                                     "o_proj": 0.411}
-PUBLISHED_SOURCE = ("Tan et al. 2025, Llama-2 13B vs 7B chat; their metric is not specified "
-                    "(its values go negative, so it is not plain linear CKA)")
-
 
 def _similarity(result: SimilarityResult | Mapping[str, Any]) -> SimilarityResult:
     return result if isinstance(result, SimilarityResult) else SimilarityResult.from_json(result)
@@ -139,55 +133,76 @@ def parametric_curves(result: ParametricResult | Mapping[str, Any]) -> go.Figure
     return fig
 
 
-def layer_score_curves(teacher_json: Mapping[str, Any], student_json: Mapping[str, Any],
-                       kind: str = "ffn", normalise: bool = False) -> go.Figure:
+def layer_score_curves(teacher: LocateResult, student: LocateResult, kind: str = "ffn",
+                       normalise: bool = False) -> go.Figure:
     """Teacher and student layer-attribution scores on a shared relative-depth axis.
 
     `normalise` divides each model's curve by its largest |score| (the two models' log-prob
     gains need not share a scale). The teacher layers LaTen would keep are ringed.
     """
-    cmp = compare_layer_attribution(teacher_json, student_json, kind)
+    cmp = compare_layer_attribution(teacher, student, kind)
     fig = go.Figure()
-    for role, colour in (("teacher", "#d62728"), ("student", "#1f77b4")):
-        y = np.asarray(cmp[f"{role}_scores"], dtype=float)
+    plotted: dict[str, np.ndarray] = {}
+    for role, colour, depth, scores in (("teacher", "#d62728", cmp.teacher_depth, cmp.teacher_scores),
+                                        ("student", "#1f77b4", cmp.student_depth, cmp.student_scores)):
+        y = np.asarray(scores, dtype=float)
         if normalise and np.abs(y).max() > 0:
             y = y / np.abs(y).max()
-        cmp[f"{role}_plotted"] = y
+        plotted[role] = y
         fig.add_trace(go.Scatter(
-            x=cmp[f"{role}_depth"], y=y.tolist(), mode="lines+markers", name=role,
+            x=depth, y=y.tolist(), mode="lines+markers", name=role,
             customdata=list(range(len(y))), line={"color": colour},
             hovertemplate=(f"{role} layer %{{customdata}}<br>relative depth %{{x:.3f}}<br>"
                            f"score %{{y:.6g}}<extra></extra>")))
-    kept = [p["teacher_layer"] for p in cmp["pairs"]]
+    kept = [p.teacher_layer for p in cmp.pairs]
     fig.add_trace(go.Scatter(
-        x=[cmp["teacher_depth"][i] for i in kept],
-        y=[float(cmp["teacher_plotted"][i]) for i in kept], mode="markers",
+        x=[cmp.teacher_depth[i] for i in kept],
+        y=[float(plotted["teacher"][i]) for i in kept], mode="markers",
         name="teacher layers LaTen keeps",
-        customdata=[[p["teacher_layer"], p["student_layer"]] for p in cmp["pairs"]],
+        customdata=[[p.teacher_layer, p.student_layer] for p in cmp.pairs],
         marker={"size": 14, "symbol": "circle-open", "color": "#d62728", "line": {"width": 2}},
         hovertemplate="teacher layer %{customdata[0]} → student layer %{customdata[1]}"
                       "<extra></extra>"))
-    rho = cmp["profile_spearman"]
-    rho_text = "n/a" if rho is None else f"{rho:.2f}"
+    rho_text = "n/a" if cmp.profile_spearman is None else f"{cmp.profile_spearman:.2f}"
     label = {"ffn": "FFN", "attn": "attention"}.get(kind, kind)
     fig.update_layout(
         height=HEIGHT,
         title={"text": f"{label} layer attribution on relative depth<br><sup>profile Spearman "
-                       f"{rho_text}; top-{cmp['top_k']} overlap {cmp['top_overlap']:.2f}; mean "
-                       f"depth shift of LaTen's mapping {cmp['mean_depth_shift']:.3f}</sup>"},
+                       f"{rho_text}; top-{cmp.top_k} overlap {cmp.top_overlap:.2f}; mean "
+                       f"depth shift of LaTen's mapping {cmp.mean_depth_shift:.3f}</sup>"},
         xaxis={"title": {"text": "relative depth (layer + 0.5) / L"}, "range": [0, 1]},
         yaxis={"title": {"text": f"{label} layer score" + (" (normalised)" if normalise else "")}})
     return fig
 
 
-def neuron_score_map(locate_json: Mapping[str, Any], kind: str = "ffn",
-                     name: str = "") -> go.Figure:
-    """Layer × neuron heatmap of one locate result's neuron scores (signed: centred at 0)."""
-    z = np.asarray(locate_json[f"{kind}_neuron_scores"], dtype=float)
+def _colour_limit(z: np.ndarray, percentile: float) -> tuple[float, bool]:
+    """A symmetric colour limit for signed values: the `percentile` of |z| (the full range when that
+    is 0). → (limit, whether some values lie beyond it and so get the end colours)."""
+    mags = np.abs(z[np.isfinite(z)])
+    if not mags.size or not mags.max() > 0:
+        return 1.0, False  # all zero (or empty): any range will do
+    limit = float(np.percentile(mags, percentile))
+    if limit <= 0:  # most values are exactly 0: the full range, or nothing would show
+        limit = float(mags.max())
+    return limit, float(mags.max()) > limit
+
+
+def neuron_score_map(result: LocateResult, kind: str = "ffn", name: str = "",
+                     percentile: float = 99.0) -> go.Figure:
+    """Layer × neuron heatmap of one locate result's neuron scores (signed: centred at 0).
+
+    A few neurons score far above the rest, so a colour range set by the largest |score| leaves
+    every other cell white; the range is capped at the `percentile` of |score| instead (cells
+    beyond it take the end colours, and the colourbar says so). Hovering shows the exact score.
+    """
+    z = np.asarray(result.neuron_scores(kind), dtype=float)  # [L, width]
+    limit, capped = _colour_limit(z, percentile)
+    bar_title = (f"score<br><sup>colours capped at ±{limit:.3g},<br>the {percentile:g}th percentile "
+                 "of |score|</sup>" if capped else "score")
     label = {"ffn": "FFN neuron", "attn": "attention neuron (head · d_head + j)"}.get(kind, kind)
     fig = go.Figure(go.Heatmap(
-        z=z.tolist(), x=list(range(z.shape[1])), y=list(range(z.shape[0])), zmid=0.0,
-        colorscale=DIVERGING, colorbar={"title": {"text": "score"}},
+        z=z.tolist(), x=list(range(z.shape[1])), y=list(range(z.shape[0])), zmin=-limit, zmax=limit,
+        colorscale=DIVERGING, colorbar={"title": {"text": bar_title}},
         hovertemplate="layer %{y}<br>neuron %{x}<br>score %{z:.6g}<extra></extra>"))
     fig.update_layout(
         height=HEIGHT,
@@ -201,9 +216,9 @@ def published_reference_table(result: SimilarityResult | Mapping[str, Any] | Non
     """Rows (module, published mean, ours) to show our means beside the paper's."""
     ours = _similarity(result) if result is not None else None
     rows = []
-    for module, published in PUBLISHED_MEANS.items():
+    for module, published in SIMILARITY_MEANS.items():
         row: dict[str, Any] = {"module": module, "published_mean": published,
-                               "published_source": PUBLISHED_SOURCE}
+                               "published_source": SIMILARITY_SOURCE}
         if ours is not None and module in ours.matrices:
             row.update(our_mean=ours.mean[module], our_std=ours.std[module], our_metric=ours.label)
         rows.append(row)
@@ -220,7 +235,7 @@ def reference_table_figure(result: SimilarityResult | Mapping[str, Any] | None =
                       for r in rows])
     fig = go.Figure(go.Table(header={"values": header}, cells={"values": cells}))
     fig.update_layout(height=HEIGHT, title={"text": f"Mean similarity per module<br><sup>"
-                                                    f"{PUBLISHED_SOURCE}</sup>"})
+                                                    f"{SIMILARITY_SOURCE}</sup>"})
     return fig
 
 
@@ -309,4 +324,53 @@ def alignment_curves(alignment: Mapping[str, Any]) -> go.Figure:
     fig.update_layout(height=HEIGHT, title={"text": "Alignment on the layer pairs LaTen used, per step"},
                       xaxis={"title": {"text": "LaTen step"}, "dtick": 1},
                       yaxis={"title": {"text": "mean cosine (student vs mapped teacher)"}})
+    return fig
+
+
+# ---- runs: training loss and the results table as bars ------------------------------------------
+LIVE_HEIGHT = 340  # px, the Transfer tab's live plots
+
+
+def loss_figure(rows: Sequence[Mapping[str, Any]], title: str = "") -> go.Figure:
+    """The loss curve of a run's log rows (LaTen: LM loss per example; LoRA: batch loss)."""
+    steps = [r for r in rows if "step" in r and ("loss" in r or "lm_loss" in r)]
+    key, name = ("lm_loss", "LM loss (mean per example)") if steps and "lm_loss" in steps[0] \
+        else ("loss", "training loss")
+    fig = go.Figure()
+    if steps:
+        fig.add_trace(go.Scatter(x=[r["step"] for r in steps], y=[r[key] for r in steps],
+                                 mode="lines+markers", name=name,
+                                 hovertemplate=f"step %{{x}}<br>{name.split(' (')[0]} %{{y:.4f}}"
+                                               "<extra></extra>"))
+    fig.update_layout(height=LIVE_HEIGHT, title={"text": title or "Training loss"},
+                      xaxis={"title": {"text": "step"}, **({"dtick": 1} if len(steps) <= 25 else {})},
+                      yaxis={"title": {"text": "loss (answer tokens)"}},
+                      margin={"t": 60, "b": 50, "l": 60, "r": 20}, showlegend=True)
+    if not steps:
+        fig.add_annotation(text="waiting for the first step…", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")
+    return fig
+
+
+def runs_chart(tasks: Sequence[str], series: Mapping[str, Mapping[str, Sequence[float]]]) -> go.Figure:
+    """Bars in the shape of the research's table: per task, one bar per row of `series` (row →
+    task → scores over runs), at the mean, with whiskers from the lowest to the highest run."""
+    fig = go.Figure()
+    for name, per_task in series.items():
+        values = [list(per_task.get(t, ())) for t in tasks]
+        means = [sum(v) / len(v) if v else None for v in values]
+        fig.add_trace(go.Bar(
+            name=name, x=list(tasks), y=means, customdata=[len(v) for v in values],
+            error_y={"type": "data", "symmetric": False,
+                     "array": [max(v) - m if v else 0 for v, m in zip(values, means)],
+                     "arrayminus": [m - min(v) if v else 0 for v, m in zip(values, means)]},
+            hovertemplate=f"{name}<br>%{{x}}: %{{y:.3f}} (%{{customdata}} runs)<extra></extra>"))
+    fig.update_layout(barmode="group", height=380,
+                      title={"text": "Test scores by task — the research's table at the lab's scale"},
+                      xaxis={"title": {"text": "task"}},
+                      yaxis={"title": {"text": "test score"}, "range": [0, 1]},
+                      margin={"t": 60, "b": 50, "l": 60, "r": 20})
+    if not series or not tasks:
+        fig.add_annotation(text="no finished runs yet", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")
     return fig

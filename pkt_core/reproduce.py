@@ -12,16 +12,25 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .evaluate import evaluate_task
-from .models import load_model
-from .paradigms.base import get_paradigm
+from .models.provider import MODELS
+from .paradigms.base import get_paradigm, paradigm_names
 from .runs import atomic_write_bytes, atomic_write_json
 from .tasks import get_task
 from .transfer import TransferRequest, run_transfer
 
-ROWS = ("student", "teacher", "seeking", "laten", "lora", "pissa")
-ROW_TITLES = {"student": "student (untouched)", "teacher": "teacher", "seeking": "Seeking (PostPKT)",
-              "laten": "LaTen (PrePKT)", "lora": "LoRA (random init)", "pissa": "PiSSA"}
+REFERENCE_ROWS = {"student": "student (untouched)", "teacher": "teacher"}
 Progress = Callable[[str], None]
+
+
+def table_rows(paradigms: Sequence[str] | None = None) -> list[str]:
+    """The table's rows: the untouched student and the teacher, then every paradigm in the
+    registry's table order (or only those asked for, in that order)."""
+    chosen = paradigm_names() if paradigms is None else [p for p in paradigm_names() if p in paradigms]
+    return [*REFERENCE_ROWS, *chosen]
+
+
+def row_title(row: str) -> str:
+    return REFERENCE_ROWS.get(row) or get_paradigm(row).title
 
 
 def _fmt(values: Sequence[float]) -> str:
@@ -34,22 +43,24 @@ def _fmt(values: Sequence[float]) -> str:
 
 
 def reproduce(teacher: str, student: str, tasks: Sequence[str], seeds: Sequence[int],
-              out: str | Path, paradigms: Sequence[str] = ("seeking", "laten", "lora", "pissa"),
+              out: str | Path, paradigms: Sequence[str] | None = None,
               settings: dict[str, dict[str, Any]] | None = None, eval_limit: int | None = None,
               progress: Progress | None = None) -> dict[str, Any]:
     """Run every paradigm on every task for every seed; write table.md and table.json to `out`."""
     say = progress or (lambda message: None)
-    for name in paradigms:
+    for name in paradigms or ():
         get_paradigm(name)  # refuse an unknown paradigm before any work
+    rows = table_rows(paradigms)
+    paradigms = rows[len(REFERENCE_ROWS):]
     task_objs = {name: get_task(name) for name in tasks}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    scores: dict[str, dict[str, list[float]]] = {row: {t: [] for t in tasks} for row in ROWS}
+    scores: dict[str, dict[str, list[float]]] = {row: {t: [] for t in tasks} for row in rows}
     runs: list[dict[str, Any]] = []
     base: dict[str, dict[str, Any]] = {}
     for role, ref in (("student", student), ("teacher", teacher)):
-        loaded = load_model(ref)
+        loaded = MODELS.get(ref)
         for name, task in task_objs.items():
             say(f"scoring the {role} on {name}")
             result = evaluate_task(loaded.model, loaded.tokenizer, task, "test", eval_limit,
@@ -70,7 +81,7 @@ def reproduce(teacher: str, student: str, tasks: Sequence[str], seeds: Sequence[
                 result = run_transfer(req, base_metrics=base[name] if pinned else None)
                 scores[paradigm][name].append(result.metrics["result"]["score"])
                 runs.append({"paradigm": paradigm, "task": name, "seed": seed,
-                             "run_dir": str(result.run_dir),
+                             "run_dir": str(result.run_dir.relative_to(out)),
                              "score": result.metrics["result"]["score"],
                              "seconds": result.metrics["seconds"]})
     seconds = round(time.perf_counter() - started, 1)
@@ -83,7 +94,7 @@ def reproduce(teacher: str, student: str, tasks: Sequence[str], seeds: Sequence[
              "rows": {row: {t: {"values": scores[row][t],
                                 "mean": statistics.fmean(scores[row][t]) if scores[row][t] else None,
                                 "std": statistics.stdev(scores[row][t]) if len(scores[row][t]) > 1 else 0.0}
-                            for t in tasks} for row in ROWS if row in ("student", "teacher") or row in paradigms},
+                            for t in tasks} for row in rows},
              "settings": settings or {}, "split_sizes": budgets, "runs": runs, "seconds": seconds}
     atomic_write_json(out / "table.json", table)
     atomic_write_bytes(out / "table.md", markdown_table(table).encode())
@@ -94,7 +105,7 @@ def markdown_table(table: dict[str, Any]) -> str:
     tasks = table["tasks"]
     lines = [f"| model | {' | '.join(tasks)} |", "|---|" + "---|" * len(tasks)]
     for row, cells in table["rows"].items():
-        lines.append(f"| {ROW_TITLES.get(row, row)} | " +
+        lines.append(f"| {row_title(row)} | " +
                      " | ".join(_fmt(cells[t]["values"]) for t in tasks) + " |")
     sizes = "; ".join(f"{t}: " + ", ".join(f"{k} {v}" for k, v in s.items())
                       for t, s in table["split_sizes"].items())

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
+import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,13 @@ RUN_MARKER = "pkt_run"  # key in config.json that marks a directory as a PKT Lab
 
 def default_runs_root() -> Path:
     return Path(os.environ.get("PKT_RUNS_DIR", "runs"))
+
+
+def new_run_path(paradigm: str, task: str, root: str | Path | None = None) -> Path:
+    """A run directory name nobody else picks: time, paradigm, task and a random suffix."""
+    root = Path(root) if root is not None else default_runs_root()
+    safe_task = "".join(c if c.isalnum() or c in "-_" else "-" for c in task)
+    return root / f"{time.strftime('%Y%m%d-%H%M%S')}-{paradigm}-{safe_task}-{uuid.uuid4().hex[:6]}"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -76,12 +86,7 @@ class RunDir:
     def create(cls, out: str | Path | None, paradigm: str, task: str) -> "RunDir":
         """A fresh run directory; refuses one that exists with content (no saved work is lost)."""
         if out is None:
-            safe_task = "".join(c if c.isalnum() or c in "-_" else "-" for c in task)
-            base = default_runs_root() / f"{time.strftime('%Y%m%d-%H%M%S')}-{paradigm}-{safe_task}"
-            path, n = base, 1
-            while path.exists():
-                n += 1
-                path = base.with_name(f"{base.name}-{n}")
+            path = new_run_path(paradigm, task)
         else:
             path = Path(out)
             if path.exists() and not path.is_dir():
@@ -107,11 +112,18 @@ class RunDir:
             handle.write(json.dumps({"time": round(time.time(), 3), **row}, default=_json_default) + "\n")
 
     def log_rows(self) -> list[dict[str, Any]]:
+        """The log's rows; safe while the run appends (a half-written last line is skipped)."""
         try:
-            lines = (self.path / "log.jsonl").read_text().splitlines()
+            lines = (self.path / "log.jsonl").read_text(encoding="utf-8").splitlines()
         except OSError:
             return []
-        return [json.loads(line) for line in lines if line.strip()]
+        rows = []
+        for line in lines:
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue
+        return rows
 
     def set_status(self, status: str, message: str = "", **info: Any) -> None:
         self.write_json("status.json", {"status": status, "message": message,
@@ -152,3 +164,26 @@ def list_runs(root: str | Path | None = None) -> list[dict[str, Any]]:
                      "result_score": metrics.get("result", {}).get("score"),
                      "finished": run.status == "complete" and (path / "model").is_dir()})
     return rows
+
+
+RUN_FILES = ("config.json", "status.json", "metrics.json", "artifacts.json", "log.jsonl",
+             "example.json")
+
+
+def export_run(src: Path, out: Path) -> list[Path]:
+    """Copies of a run's JSON files and a zip of each weights folder (model/, adapter/) in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name in RUN_FILES:
+        if (src / name).is_file():
+            shutil.copy2(src / name, out / name)
+            files.append(out / name)
+    for folder in ("model", "adapter"):
+        if (src / folder).is_dir():
+            archive = out / f"{folder}.zip"
+            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+                for f in sorted((src / folder).rglob("*")):
+                    if f.is_file():
+                        zf.write(f, f"{folder}/{f.relative_to(src / folder)}")
+            files.append(archive)
+    return files

@@ -154,7 +154,7 @@ def isolation_label(mode: str) -> str:
 @functools.cache
 def _fallback_drops_uid() -> bool:
     # Without a mount namespace we cannot re-expose a Python installed under a private directory
-    # (here /root/.pyenv, /root is 0700): a throwaway uid could not import the stdlib. Stay root then.
+    # (e.g. a Python under root's 0700 home folder): a throwaway uid could not import the stdlib. Stay root then.
     return os.geteuid() == 0 and _private_ancestor(sys.base_prefix) is None
 
 

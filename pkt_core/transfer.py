@@ -1,7 +1,9 @@
-"""Run one transfer end to end: validate → run directory → paradigm → save → evaluate.
+"""Run one transfer end to end: prepare → run directory → paradigm → save → evaluate.
 
-Everything that can be refused is refused before any model is loaded: unknown paradigm or task,
-settings out of range, an empty split, an incompatible pair, an output directory that is taken.
+`prepare(request)` refuses everything that can be refused before any model is loaded (unknown
+paradigm or task, settings out of range, an empty split, an incompatible pair) and returns a
+`PreparedTransfer`, which `run_transfer` consumes. Models come from the one provider
+(`models.provider.MODELS`): the teacher is shared, the student is taken (the transfer edits it).
 """
 from __future__ import annotations
 
@@ -14,17 +16,14 @@ from typing import Any, Callable
 import torch
 
 from .evaluate import evaluate_task
-from .models import check_pair, inspect_model, load_model
+from .models import PairReport, inspect_model
+from .models.provider import MODELS, ModelProvider
 from .paradigms.base import (Paradigm, ParadigmConfig, TransferCancelled, TransferContext,
-                             TransferError, TransferOutcome, get_paradigm)
+                             TransferError, TransferOutcome, check_pair_for, get_paradigm)
 from .runs import RUN_MARKER, RunDir
-from .tasks import Task, get_task
+from .tasks import Example, Task, get_task
 
 Progress = Callable[[int, int, str], None]
-
-# Which splits each paradigm reads (an empty one is refused up front).
-_NEEDED_SPLITS = {"laten": ("extract", "align"), "seeking": ("train",), "lora": ("train",),
-                  "pissa": ("train",)}
 
 
 @dataclass
@@ -62,7 +61,18 @@ def _task_for(req: TransferRequest) -> Task:
     return get_task(req.task or "", **req.task_options)
 
 
-def prepare(req: TransferRequest) -> tuple[Paradigm, ParadigmConfig, Task, dict[str, list]]:
+@dataclass
+class PreparedTransfer:
+    """A request that passed every check that needs no weights, with what the checks produced."""
+    request: TransferRequest
+    paradigm: Paradigm
+    config: ParadigmConfig
+    task: Task
+    splits: dict[str, list[Example]]
+    pair: PairReport | None  # None for teacher-free paradigms
+
+
+def prepare(req: TransferRequest) -> PreparedTransfer:
     """All checks that need no model weights; raises TransferError/ValueError with one message."""
     paradigm = get_paradigm(req.paradigm)
     config = paradigm.config_class.from_dict({**req.settings, "seed": req.seed})
@@ -70,19 +80,20 @@ def prepare(req: TransferRequest) -> tuple[Paradigm, ParadigmConfig, Task, dict[
         raise TransferError("the number of test items to evaluate must be ≥ 1")
     task = _task_for(req)
     splits = task.splits(req.seed)
-    for name in _NEEDED_SPLITS.get(paradigm.name, ()) + ("test",):
+    for name in paradigm.needed_splits + ("test",):
         if not splits[name]:
             raise TransferError(f"the {name} split of task '{task.name}' is empty")
+    pair = None
     if paradigm.needs_teacher:
         if not req.teacher:
             raise TransferError(f"{paradigm.title} needs a teacher model")
-        report = check_pair(inspect_model(req.teacher), inspect_model(req.student),
-                            same_tokenizer=True, paradigm=paradigm.name)
-        if not report.ok:
-            raise TransferError(report.verdict())
+        pair = check_pair_for(inspect_model(req.teacher), inspect_model(req.student),
+                              same_tokenizer=True, paradigm=paradigm.name)
+        if not pair.ok:
+            raise TransferError(pair.verdict())
     else:
         inspect_model(req.student)  # an unknown student fails here, before any work
-    return paradigm, config, task, splits
+    return PreparedTransfer(req, paradigm, config, task, splits, pair)
 
 
 def _score(model: Any, tokenizer: Any, task: Task, req: TransferRequest, name: str) -> dict[str, Any]:
@@ -90,36 +101,35 @@ def _score(model: Any, tokenizer: Any, task: Task, req: TransferRequest, name: s
     return {"score": result.score, "n": result.n, "extra": result.extra, "items": result.items}
 
 
-def run_transfer(req: TransferRequest, progress: Progress | None = None,
+def run_transfer(req: TransferRequest | PreparedTransfer, progress: Progress | None = None,
                  cancelled: Callable[[], bool] | None = None,
-                 base_metrics: dict[str, Any] | None = None) -> TransferResult:
-    """Validate, run and save a transfer; the run directory records every step.
+                 base_metrics: dict[str, Any] | None = None,
+                 models: ModelProvider = MODELS) -> TransferResult:
+    """Run and save a transfer (preparing it first unless it was); the run directory records
+    every step.
 
     `base_metrics` lets a caller that already scored the same student on the same test items
     (e.g. `reproduce`) skip scoring it again.
     """
-    paradigm, config, task, splits = prepare(req)
+    prepared = req if isinstance(req, PreparedTransfer) else prepare(req)
+    req, paradigm, task = prepared.request, prepared.paradigm, prepared.task
     torch.manual_seed(req.seed)
     run = RunDir.create(req.out, paradigm.name, task.name)
-    run.write_json("config.json", {
-        RUN_MARKER: True, "paradigm": paradigm.name, "family": paradigm.family,
-        "teacher": req.teacher if paradigm.needs_teacher else None, "student": req.student,
-        "task": task.name, "request": asdict(req), "config": config.as_dict(),
-        "split_sizes": {k: len(v) for k, v in splits.items()},
-        "versions": {"torch": torch.__version__, "python": platform.python_version()},
-        "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+    run.write_json("config.json", _run_config(prepared))
     run.set_status("running")
     say = progress or (lambda done, total, msg: None)
     started = time.perf_counter()
     try:
-        student = load_model(req.student, req.student_device, req.dtype)
-        teacher = load_model(req.teacher, req.teacher_device, req.dtype) \
+        # The student first: taken out of the cache, so a teacher that is the same model is
+        # loaded apart from it and never edited.
+        student = models.take(req.student, req.student_device, req.dtype)
+        teacher = models.get(req.teacher, req.teacher_device, req.dtype) \
             if paradigm.needs_teacher and req.teacher else None
         say(0, 1, "scoring the base student")
         base = base_metrics or _score(student.model, student.tokenizer, task, req, req.student)
-        ctx = TransferContext(student, teacher, task, splits, say, cancelled or (lambda: False),
-                              run.append_log, run.save_checkpoint)
-        outcome = paradigm.run(ctx, config)
+        ctx = TransferContext(student, teacher, task, prepared.splits, say,
+                              cancelled or (lambda: False), run.append_log, run.save_checkpoint)
+        outcome = paradigm.run(ctx, prepared.config)
         final_model = _save_model(outcome, student, run)
         say(0, 1, "scoring the transferred student")
         result = _score(final_model, student.tokenizer, task, req, f"{paradigm.name} student")
@@ -136,6 +146,17 @@ def run_transfer(req: TransferRequest, progress: Progress | None = None,
     run.write_json("artifacts.json", outcome.artifacts)
     run.set_status("complete", f"{paradigm.title}: {base['score']:.3f} → {result['score']:.3f}")
     return TransferResult(run.path, "complete", metrics, outcome.artifacts, outcome)
+
+
+def _run_config(prepared: PreparedTransfer) -> dict[str, Any]:
+    """config.json: the request and the paradigm's full config, enough to repeat the run."""
+    req, paradigm = prepared.request, prepared.paradigm
+    return {RUN_MARKER: True, "paradigm": paradigm.name, "family": paradigm.family,
+            "teacher": req.teacher if paradigm.needs_teacher else None, "student": req.student,
+            "task": prepared.task.name, "request": asdict(req), "config": prepared.config.as_dict(),
+            "split_sizes": {k: len(v) for k, v in prepared.splits.items()},
+            "versions": {"torch": torch.__version__, "python": platform.python_version()},
+            "started": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
 def _save_model(outcome: TransferOutcome, student: Any, run: RunDir) -> Any:

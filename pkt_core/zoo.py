@@ -41,7 +41,6 @@ FAMILY: dict[str, Size] = {
     "middle": Size("pkt-tiny-middle", 6, 192, 512, 6, 2.5e-3),
     "teacher": Size("pkt-tiny-teacher", 8, 256, 688, 8, 2e-3),
 }
-MICRO = Size("micro", 2, 32, 64, 2, 3e-3)
 
 
 # ---- tokenizer -------------------------------------------------------------------------------
@@ -234,10 +233,17 @@ def model_card(size: Size, n_params: int, log: dict[str, Any], scores: dict[str,
     lines += ["", f"Reproduce one number: `python -m pkt_core evaluate --model {size.name} "
               "--task facts --split test`.", "", "## Notes", ""]
     lines += [f"- {note}" for note in build.get("notes", [])]
+    if build.get("history"):
+        lines += ["", "## Build history", "",
+                  "From the lab notebook: the family's builds, oldest first, and what each "
+                  "showed (scores in %).", ""]
+        lines += [f"- {entry}" for entry in build["history"]]
     return "\n".join(lines) + "\n"
 
 
 # ---- the whole build -----------------------------------------------------------------------------
+# What the current design and build rest on (every card's "Notes"). The history of earlier builds
+# lives in build_results.json's "history" and the cards' "Build history"; a rebuild keeps it.
 NOTES = [
     "Design (session 3): `facts` needs knowledge, `arith` and the code tasks need skill. 2,000 "
     "facts (200 countries x 4, 600 people x 2) at log-uniform popularity over a 5x range: "
@@ -247,47 +253,6 @@ NOTES = [
     "in words, one line each. Test arith problems (their numbers) and test programs (their chains "
     "of operations) never occur in the corpus. Difficulty is spread over lengths so that a "
     "per-step edge of the larger model compounds.",
-    "History 1 (session 1): 1,500 facts stated ~80 times each, test problems over the same "
-    "prices and rules as training, code with a rule plus 1-2 list operations, 3.5M tokens on a "
-    "CPU shared with other jobs (teacher 0.6-1.9k tokens/s, parallel single-threaded processes). "
-    "Teacher / student: facts 74.0 / 93.3, arith 1.0 / 7.3, complete 5.3 / 5.0, write 5.7 / 2.0. "
-    "The teacher was undertrained (854 steps; an LR sweep at 1e-3/2e-3/4e-3 ruled out the LR) and "
-    "the student already knew 93% of the facts.",
-    "History 2-4 (session 2): every task made knowledge-bound. Arith and code used prices of "
-    "goods and definitions of named rules; the test problems used a held-out quarter of them, "
-    "stated only in prose, and 35% of training problems used made-up goods/rules stated in the "
-    "question (to teach copying a new name). (2) Student only, 10M tokens, 3,000 facts at 5-105 "
-    "mentions: facts 79.3, arith 3.3, complete 20.0, write 11.0; it recalled 85% of the "
-    "held-out prices in the prose's words but wrote a training good's name in its answers. "
-    "(3) Student only, 6,000 facts at 5-25 mentions: facts at chance (25.0). (4) Shipped in "
-    "session 2, 8M tokens, 3,000 facts at 8-40 mentions, teacher / student: facts 40.7 / 23.0, "
-    "arith 12.7 / 10.0, complete 5.0 / 5.0, write 6.3 / 8.0. Facts showed the sample-efficiency "
-    "gap; arith and code showed none: the student never copied a held-out name (0/100), the "
-    "teacher copied it 58% of the time but recalled a held-out price only 20% of the time. A "
-    "teacher-only pilot with 4x the price and rule mentions reached arith 18.3, complete 11.7, "
-    "write 9.7. Chaining a barely-remembered fact into a skill multiplied two weak "
-    "probabilities, so session 3 let facts carry the knowledge and made arith and code "
-    "measure skill, as the issue's prototype notes suggest.",
-    "History 5 (session 3, 8M tokens, this design with a 4x128 student; teacher stopped to save "
-    "time): student facts 62.3, arith 49.7, complete 74.0, write 68.7. By length: arith 100% at 1 "
-    "step down to 16% at 6 (carry errors in 3-digit sums); code 84% at 2 operations, 57% at 4 "
-    "(operations swapped or repeated, constants miscopied); facts 52% for the least-mentioned "
-    "third, 70% for the most.",
-    "History 6 (session 3, 6M tokens, harder: 2-3 wares, 3-5 operations, 11-53 mentions): "
-    "4x128 student / 8x256 teacher: facts 42.0 / 40.0, arith 32.0 / 37.3, complete 7.3 / 14.0 "
-    "(write 3.0 / not run). At equal tokens the teacher learned neither more facts nor more "
-    "skill than the 4x128 student: at this budget (under one token per teacher parameter) "
-    "scale buys little. The student that ships is therefore 4x64: half the teacher's "
-    "layers and a quarter of its width (the issue asks for at least twice both).",
-    "SHIPPED (session 3): 8M tokens, 8x256 teacher, 4x64 student. Teacher / student: facts "
-    "70.3 / 50.7, arith 86.0 / 0.7, complete 92.0 / 11.7, write 90.7 / 6.7: the issue's bar "
-    "holds. Where the gap comes from (first 60 test items of arith and complete, scored by length, a few outputs read): the 4x64 student "
-    "does each line's arithmetic right but copies the wrong numbers out of the question ('9 * "
-    "29 = 261' for 9 sacks at 21 coins), 0/60 at every length; in code it swaps or repeats "
-    "operations and miscopies constants (22% right at 2 operations, 0-9% beyond). The 4x128 "
-    "student of history 5 read the question well (arith 49.7, complete 74.0), so binding a "
-    "number to its place in a long prompt is what the narrower model lacks at this budget. "
-    "On facts the teacher knows 70% of the test facts, the 4x64 student 51% (the 4x128 of history 5, on a slightly different mix: 62%).",
     "Compute: each size trains with 2 threads, one after the other, on an otherwise idle "
     "2-core machine (a 2-minute, one-thread diagnostic ran beside the teacher once).",
     "Newlines are single tokens: with `\\n` + indentation merged, a prompt ending in "
@@ -311,14 +276,12 @@ def write_cards(out: Path, build: dict[str, Any], results: dict[str, dict[str, A
                                                    r["scores"], all_scores, build))
 
 
-def rewrite_cards(out_dir: str | Path | None = None) -> None:
-    """Regenerate cards from build_results.json with the current NOTES (no retraining)."""
-    out = Path(out_dir) if out_dir else DEFAULT_OUT
-    saved = json.loads((out / "build_results.json").read_text())
-    build = {**saved["build"], "notes": NOTES}
-    (out / "build_results.json").write_text(json.dumps({"build": build,
-                                                        "results": saved["results"]}, indent=2) + "\n")
-    write_cards(out, build, saved["results"])
+def _previous_history(out: Path) -> list[str]:
+    """The "Build history" entries of the build already in `out`, if any (a rebuild keeps them)."""
+    saved = out / "build_results.json"
+    if not saved.is_file():
+        return []
+    return list(json.loads(saved.read_text())["build"].get("history", []))
 
 
 def _micro_size(key: str) -> Size:
@@ -344,6 +307,14 @@ def _train_and_score(key: str, micro: bool, out: str, work: str, seed: int, worl
     return {"size": asdict(size), "params": n_params, "train": log, "scores": scores}
 
 
+def _shown_path(path: Path) -> str:
+    """A path as the summary records it: relative to the repository when inside it (committed
+    files carry no machine paths)."""
+    repo = DEFAULT_OUT.parents[1]
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(repo)) if resolved.is_relative_to(repo) else resolved.name
+
+
 def build_zoo(out_dir: str | Path | None = None, *, seed: int = 0, tokens: int | None = None,
               sizes: tuple[str, ...] = ("student", "teacher"), micro: bool = False,
               world_size: float | None = None, progress: bool = True,
@@ -361,6 +332,7 @@ def build_zoo(out_dir: str | Path | None = None, *, seed: int = 0, tokens: int |
 
     out = Path(out_dir) if out_dir else DEFAULT_OUT
     out.mkdir(parents=True, exist_ok=True)
+    history = _previous_history(out)  # read first: a malformed file fails before any training
     world_size = world_size if world_size is not None else (0.05 if micro else 1.0)
     tokens = tokens or (20_000 if micro else DEFAULT_TOKENS)
     started = time.perf_counter()
@@ -391,10 +363,10 @@ def build_zoo(out_dir: str | Path | None = None, *, seed: int = 0, tokens: int |
     build = {"seed": seed, "world_size": world_size, "vocab": len(tokenizer),
              "corpus": corpus_stats(tokenizer, tokens, seed, world_size, 2000 if micro else 20000),
              "threads": "1 per model, sizes in parallel" if parallel else 2, "notes": NOTES,
-             "python": platform.python_version(), "torch": torch.__version__,
+             "history": history, "python": platform.python_version(), "torch": torch.__version__,
              "build_seconds": round(time.perf_counter() - started, 1)}
     write_cards(out, build, results)
-    summary = {"out": str(out), "tokens": tokens, "seconds": build["build_seconds"],
+    summary = {"out": _shown_path(out), "tokens": tokens, "seconds": build["build_seconds"],
                "models": {n: {"params": r["params"], "train_seconds": r["train"]["seconds"],
                               "scores": {t: s["score"] for t, s in r["scores"].items()}}
                           for n, r in results.items()}}

@@ -1,6 +1,7 @@
 """The neural-incompatibility analysis on tiny random Llama models (teacher 4×64, student 2×32)."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from types import SimpleNamespace
@@ -9,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from pkt_core.analyse import (LORA_MODULES, REPR_MODULES, ParametricResult, SimilarityResult,
-                              compare_layer_attribution, depth_layer_map, largest_subblock,
-                              linear_cka, locate_stability, parametric_similarity,
-                              relative_depth, representation_similarity, select_layers,
-                              signed_similarity, svd_lora_init)
+from pkt_core.analyse import (LORA_MODULES, REPR_MODULES, LayerComparison, LayerPair, ParametricResult,
+                              SimilarityResult, StabilityResult, compare_layer_attribution,
+                              depth_layer_map, largest_subblock, linear_cka, locate_stability,
+                              parametric_similarity, relative_depth, representation_similarity,
+                              select_layers, signed_similarity, svd_lora_init)
+from pkt_core.locate import LocateError, LocateResult
 from pkt_core.models.architectures import arch_for_config
 from pkt_core.models.synthetic import byte_tokenizer, random_model
 
@@ -198,20 +200,56 @@ def test_layer_maps():
 
 
 # ---- layer attribution -------------------------------------------------------------------------
-def test_compare_layer_attribution_and_stability():
-    teacher = {"ffn_layer_scores": [0.1, 0.5, 0.9, 0.2], "attn_layer_scores": [0, 0, 0, 0],
-               "ffn_neuron_scores": [[0.0] * 8] * 4}
-    student = {"ffn_layer_scores": [0.2, 0.8], "attn_layer_scores": [0, 0]}
-    cmp = compare_layer_attribution(teacher, student, "ffn")
-    np.testing.assert_allclose(cmp["teacher_depth"], relative_depth(4))
-    assert [(p["teacher_layer"], p["student_layer"]) for p in cmp["pairs"]] == [(1, 0), (2, 1)]
-    assert cmp["mean_depth_shift"] == pytest.approx(0.125)
-    assert cmp["profile_spearman"] == pytest.approx(1.0) and cmp["top_overlap"] == 1.0
-    assert compare_layer_attribution(teacher, student, "attn")["profile_spearman"] is None
-    json.dumps(cmp)
+def _located(ffn_layers, attn_layers, ffn_neurons=None, width: int = 8) -> LocateResult:
+    n = len(ffn_layers)
+    zeros = [[0.0] * width] * n
+    return LocateResult.from_json({"target_token_ids": [1], "ffn_layer_scores": ffn_layers,
+                                   "attn_layer_scores": attn_layers, "attn_neuron_scores": zeros,
+                                   "ffn_neuron_scores": zeros if ffn_neurons is None else ffn_neurons})
 
+
+def test_compare_layer_attribution():
+    teacher = _located([0.1, 0.5, 0.9, 0.2], [0, 0, 0, 0])
+    student = _located([0.2, 0.8], [0, 0])
+    cmp = compare_layer_attribution(teacher, student, "ffn")
+    assert isinstance(cmp, LayerComparison) and cmp.kind == "ffn"
+    np.testing.assert_allclose(cmp.teacher_depth, relative_depth(4))
+    np.testing.assert_allclose(cmp.student_depth, relative_depth(2))
+    assert cmp.teacher_scores == [0.1, 0.5, 0.9, 0.2] and cmp.student_scores == [0.2, 0.8]
+    np.testing.assert_allclose(cmp.teacher_at_student_depth, np.interp(relative_depth(2), relative_depth(4),
+                                                                       [0.1, 0.5, 0.9, 0.2]))
+    assert cmp.pairs == [LayerPair(1, 0, 0.375, 0.25), LayerPair(2, 1, 0.625, 0.75)]
+    assert [(p.teacher_layer, p.student_layer) for p in cmp.pairs] == [(1, 0), (2, 1)]
+    assert cmp.mean_depth_shift == pytest.approx(0.125)
+    assert cmp.profile_spearman == pytest.approx(1.0) and cmp.top_k == 1 and cmp.top_overlap == 1.0
+    assert compare_layer_attribution(teacher, student, "attn").profile_spearman is None
+    assert compare_layer_attribution(teacher, student, "ffn", top_k=2).top_k == 2
+    data = json.loads(json.dumps(cmp.as_dict()))  # the JSON boundary: plain dicts and lists
+    assert data["pairs"][0] == {"teacher_layer": 1, "student_layer": 0, "teacher_depth": 0.375,
+                                "student_depth": 0.25}
+    assert set(data) == {f.name for f in dataclasses.fields(LayerComparison)}
+    assert data["profile_spearman"] == pytest.approx(1.0) and data["mean_depth_shift"] == cmp.mean_depth_shift
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cmp.top_k = 3  # type: ignore[misc]
+    with pytest.raises(LocateError, match="kind"):
+        compare_layer_attribution(teacher, student, "mlp")
+    with pytest.raises(TypeError, match="LocateResult.from_json"):  # the old dict API, told how to move on
+        compare_layer_attribution(teacher.to_json(), student, "ffn")  # type: ignore[arg-type]
+
+
+def test_locate_stability():
     scores = np.random.default_rng(0).normal(size=(3, 40))
-    a = {"ffn_neuron_scores": scores.tolist()}
-    assert locate_stability(a, a)["mean"] == 1.0
-    flipped = locate_stability(a, {"ffn_neuron_scores": (-scores).tolist()})
-    assert flipped["k"] == 4 and flipped["mean"] == 0.0 and flipped["chance"] == pytest.approx(0.1)
+    a = _located([0.0] * 3, [0.0] * 3, scores.tolist(), width=40)
+    same = locate_stability(a, a)
+    assert isinstance(same, StabilityResult) and same.mean == 1.0 and same.per_layer == [1.0] * 3
+    flipped = locate_stability(a, _located([0.0] * 3, [0.0] * 3, (-scores).tolist(), width=40))
+    assert (flipped.kind, flipped.k, flipped.width) == ("ffn", 4, 40)
+    assert flipped.mean == 0.0 and flipped.chance == pytest.approx(0.1)
+    assert json.loads(json.dumps(flipped.as_dict())) == {"kind": "ffn", "k": 4, "width": 40,
+                                                         "per_layer": [0.0] * 3, "mean": 0.0,
+                                                         "chance": 0.1}
+    assert locate_stability(a, a, "attn", k=3).k == 3  # attention scores here are all tied: index order
+    with pytest.raises(ValueError, match="differ in shape"):
+        locate_stability(a, _located([0.0] * 3, [0.0] * 3, width=8))
+    with pytest.raises(TypeError, match="LocateResult"):
+        locate_stability(a.to_state(), a)  # type: ignore[arg-type]

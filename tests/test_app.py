@@ -58,7 +58,7 @@ started = time.perf_counter()
 demo = app.build_app()
 fns = {fn.api_name: [fn.concurrency_id, fn.concurrency_limit, fn.api_visibility]
        for fn in demo.fns.values()}
-info = {"build_s": time.perf_counter() - started, "models_loaded": len(lab.MODELS._items),
+info = {"build_s": time.perf_counter() - started, "models_loaded": lab.MODELS.loads,
         "fns": fns, "max_size": demo._queue.max_size}
 demo.launch(server_name="127.0.0.1", server_port=int(sys.argv[1]), prevent_thread_lock=True,
             quiet=True)
@@ -98,8 +98,10 @@ class LabServer:
         torch.set_num_threads(1)
         self.teacher, self.student = lab.default_pair()
         if self.build_examples and not (self.examples / "summary.json").is_file():
-            summary = lab.build_example_runs(self.examples, self.teacher, self.student,
-                                             settings=TINY, eval_limit=3, progress=None)
+            from pkt_core.example_runs import build_example_runs
+
+            summary = build_example_runs(self.examples, self.teacher, self.student,
+                                         settings=TINY, eval_limit=3, progress=None)
             (self.examples / "summary.json").write_text(json.dumps(summary))
         self.example_summary = json.loads((self.examples / "summary.json").read_text()) \
             if self.build_examples else None
@@ -150,13 +152,24 @@ def client(server):
     return server.client()
 
 
-def _transfer(client, server, paradigm, eval_limit=3, **over):
-    s = {"steps": 0, "rate": 0.1, "laten_lr": 3e-5, "rank": 4, "epochs": 0.01, "lora_lr": 3e-4,
-         "batch": 8, "seed": 0}
-    s.update(over)
-    return client.predict(paradigm, server.teacher, server.student, "facts", s["steps"], s["rate"],
-                          s["laten_lr"], s["rank"], s["epochs"], s["lora_lr"], s["batch"],
-                          s["seed"], eval_limit, api_name="/transfer")
+TRANSFER_OUT = ("status", "loss", "result", "cancel_note", "runs", "run_pick", "seeking_pick",
+                "laten_pick")
+
+
+def transfer_args(server, paradigm, eval_limit=3, teacher=None, student=None, **settings):
+    """/transfer's inputs by name: the form, and `<paradigm>_<setting>` for its settings."""
+    args = {"paradigm": paradigm, "teacher": teacher or server.teacher,
+            "student": student or server.student, "task": "facts", "seed": 0,
+            "eval_limit": eval_limit}
+    args |= {f"{paradigm}_{name}": value for name, value in settings.items()}
+    return args
+
+
+def _transfer(client, server, paradigm, **over):
+    """A transfer through the page's API; the outputs by name (TRANSFER_OUT)."""
+    small = {"laten": {}, "seeking": {"epochs": 0.01, "batch_size": 8, "rank": 4}}.get(paradigm, {})
+    out = client.predict(**transfer_args(server, paradigm, **{**small, **over}), api_name="/transfer")
+    return dict(zip(TRANSFER_OUT, out))
 
 
 def _error_text(excinfo) -> str:
@@ -180,7 +193,7 @@ def test_every_event_has_an_api_name_and_heavy_work_shares_one_slot(server, clie
     # gr.Examples adds its own private 'load_example'; every public event is callable by name
     assert {f"/{name}" for name, f in fns.items() if f[2] == "public"} <= set(named)
     hidden = {n for n, f in fns.items() if f[2] != "public"}
-    assert all(n == "load_example" or n.startswith("goto_") for n in hidden), hidden
+    assert all(n in ("load_example", "show_settings") or n.startswith("goto_") for n in hidden), hidden
 
 
 def test_building_the_app_is_fast_and_loads_no_model(server):
@@ -192,7 +205,8 @@ def test_building_the_app_is_fast_and_loads_no_model(server):
 def test_pair_check_shows_cards_verdict_and_presets(client, server):
     t_card, s_card, verdict = client.predict(server.teacher, server.student, api_name="/check_pair")
     assert "layers" in t_card and "parameters" in s_card and server.teacher in t_card
-    assert "compatible" in verdict and "LaTen" in verdict and "Seeking" in verdict
+    assert "✅ compatible" in verdict and "incompatible" not in verdict
+    assert "LaTen (PrePKT) ✓" in verdict and "Seeking (PostPKT) ✓" in verdict
     teacher, student = client.predict("embedded", api_name="/preset_pair")
     assert (teacher, student) == (server.teacher, server.student)
     # a preset hub pair is offered, and offline it says so inline instead of failing
@@ -200,7 +214,7 @@ def test_pair_check_shows_cards_verdict_and_presets(client, server):
                                    api_name="/check_pair")
     assert "not available offline" in verdict
     _, _, verdict = client.predict(server.student, server.teacher, api_name="/check_pair")
-    assert "incompatible" in verdict and "deeper" in verdict
+    assert "❌ incompatible" in verdict and "deeper" in verdict and "✅" not in verdict
 
 
 # ---- locate, with per-session stability --------------------------------------------------------
@@ -292,14 +306,14 @@ def my_runs(client, server):
     """A short LaTen and a short Seeking run made through the page."""
     out = {}
     for paradigm in ("laten", "seeking"):
-        status, loss, result, runs, seek_dd, laten_dd, run_dd = _transfer(
-            client, server, paradigm, steps=2)
-        assert "finished" in status, status
-        assert "base student" in result and "change" in result
-        assert json.loads(loss["plot"])["data"], "the loss plot has a curve"
-        out[paradigm] = run_dd["value"]
-        assert (seek_dd if paradigm == "seeking" else laten_dd)["value"] == out[paradigm]
-        assert any(r[0] == "this session" and r[1] == Path(out[paradigm]).name for r in runs["data"])
+        got = _transfer(client, server, paradigm, **({"steps": 2} if paradigm == "laten" else {}))
+        assert "finished" in got["status"], got["status"]
+        assert "base student" in got["result"] and "change" in got["result"]
+        assert json.loads(got["loss"]["plot"])["data"], "the loss plot has a curve"
+        out[paradigm] = got["run_pick"]["value"]
+        assert got[f"{paradigm}_pick"]["value"] == out[paradigm]
+        assert any(r[0] == "this session" and r[1] == Path(out[paradigm]).name
+                   for r in got["runs"]["data"])
     return out
 
 
@@ -388,8 +402,7 @@ def test_example_runs_are_small_and_usable(server):
 def test_cancel_stops_a_transfer_and_keeps_saved_runs(server, my_runs):
     client = server.client()
     before = {p: (Path(p) / "model" / "model.safetensors").stat().st_mtime for p in my_runs.values()}
-    job = client.submit("laten", server.teacher, server.student, "facts", 400, 0.1, 3e-5, 4, 0.01,
-                        3e-4, 8, 0, 3, api_name="/transfer")
+    job = client.submit(**transfer_args(server, "laten", steps=400), api_name="/transfer")
     deadline = time.time() + 60
     while time.time() < deadline:
         outs = job.outputs()
@@ -398,9 +411,9 @@ def test_cancel_stops_a_transfer_and_keeps_saved_runs(server, my_runs):
         time.sleep(0.2)
     note = client.predict(api_name="/cancel_transfer")
     assert "Cancelling" in note
-    final = job.result()
-    assert "cancelled" in final[0]
-    run_dir = Path(final[6]["value"])
+    final = dict(zip(TRANSFER_OUT, job.result()))
+    assert "cancelled" in final["status"]
+    run_dir = Path(final["run_pick"]["value"])
     assert json.loads((run_dir / "status.json").read_text())["status"] == "cancelled"
     assert not (run_dir / "model").exists() and list((run_dir / "checkpoints").glob("*.pt"))
     after = {p: (Path(p) / "model" / "model.safetensors").stat().st_mtime for p in my_runs.values()}
@@ -418,11 +431,11 @@ def test_bad_inputs_give_readable_errors(client, server):
                                 api_name="/locate"), "not available offline"),
         (lambda: client.predict("not a model", server.student, "facts", "cka", 8,
                                 api_name="/similarity"), "unknown model"),
-        (lambda: _transfer(client, server, "laten", steps=2, laten_lr=5.0), "learning rate"),
+        (lambda: _transfer(client, server, "laten", steps=2, lr=5.0), "learning rate"),
         (lambda: _transfer(client, server, "seeking", epochs=-1), "epochs"),
-        (lambda: _transfer(client, server, "laten", rate=5.0), "maximum"),
-        (lambda: client.predict("laten", server.student, server.teacher, "facts", 2, 0.1, 3e-5,
-                                4, 1, 3e-4, 8, 0, 3, api_name="/transfer"), "incompatible"),
+        (lambda: _transfer(client, server, "laten", transfer_rate=5.0), "maximum"),
+        (lambda: _transfer(client, server, "laten", steps=2, teacher=server.student,
+                           student=server.teacher), "incompatible"),
         (lambda: client.predict(server.student, None, None, server.teacher, True, "", 8, 0, 0,
                                 api_name="/compare"), "prompt is empty"),
     ]

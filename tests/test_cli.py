@@ -52,10 +52,23 @@ def test_evaluate_json_on_user_data(tiny_models, tmp_path):
     assert {"prompt", "output", "extracted", "correct"} <= result["items"][0].keys()
 
 
-def test_generate_prints_text(tiny_models):
+def test_generate_prints_the_greedy_continuation_of_the_chat_prompt(tiny_models):
+    from pkt_core.evaluate import generate
+    from pkt_core.models import load_model
+    from pkt_core.tasks import render_chat
+
     out = run_cli("generate", "--model", str(tiny_models["llama"]), "--prompt", "hello",
                   "--max-new-tokens", "4")
     assert out.returncode == 0, out.stderr
+    loaded = load_model(str(tiny_models["llama"]))
+    expected = generate(loaded.model, loaded.tokenizer, [render_chat("hello")], 4)[0]
+    raw = generate(loaded.model, loaded.tokenizer, ["hello"], 4)[0]
+    longer = generate(loaded.model, loaded.tokenizer, [render_chat("hello")], 8)[0]
+    # The check can tell: the continuation is not blank, and the chat wrapping and the token
+    # budget each change it.
+    assert expected.strip() and expected != raw and expected != longer
+    # Text mode turns a "\r" the random model may emit into "\n"; print adds one line end.
+    assert out.stdout == expected.replace("\r\n", "\n").replace("\r", "\n") + "\n"
 
 
 def test_errors_are_one_readable_line_without_traceback():

@@ -8,13 +8,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from pkt_core.analyse import SimilarityResult, parametric_similarity
-from pkt_core.figures import (HEIGHT, PUBLISHED_MEANS, layer_score_curves, neuron_score_map,
-                              parametric_curves, published_reference_table,
-                              reference_table_figure, save_figure, similarity_heatmap,
-                              similarity_heatmaps)
+from pkt_core.analyse import SimilarityResult, compare_layer_attribution, parametric_similarity
+from pkt_core.figures import (HEIGHT, layer_score_curves, neuron_score_map, parametric_curves,
+                              published_reference_table, reference_table_figure, save_figure,
+                              similarity_heatmap, similarity_heatmaps)
+from pkt_core.locate import LocateResult
 from pkt_core.models.architectures import arch_for_config
 from pkt_core.models.synthetic import random_model
+from pkt_core.paper import SIMILARITY_MEANS as PUBLISHED_MEANS
 
 MODULES = ("up_proj", "down_proj", "v_proj", "o_proj")
 
@@ -26,13 +27,13 @@ def _similarity(metric: str) -> SimilarityResult:
     return SimilarityResult(metric, False, matrices, "5 texts; 61 tokens", "teacher-x", "student-y")
 
 
-def _locate(n_layers: int, width: int, seed: int) -> dict:
+def _locate(n_layers: int, width: int, seed: int) -> LocateResult:
     rng = np.random.default_rng(seed)
-    return {"ffn_layer_scores": rng.normal(size=n_layers).tolist(),
-            "attn_layer_scores": rng.normal(size=n_layers).tolist(),
-            "ffn_neuron_scores": rng.normal(size=(n_layers, width)).tolist(),
-            "attn_neuron_scores": rng.normal(size=(n_layers, width // 2)).tolist(),
-            "top_ffn_layers": [0, 1], "top_attn_layers": [1, 2]}
+    return LocateResult.from_json({
+        "target_token_ids": [5], "ffn_layer_scores": rng.normal(size=n_layers).tolist(),
+        "attn_layer_scores": rng.normal(size=n_layers).tolist(),
+        "ffn_neuron_scores": rng.normal(size=(n_layers, width)).tolist(),
+        "attn_neuron_scores": rng.normal(size=(n_layers, width // 2)).tolist()})
 
 
 def test_single_heatmap_cka_and_signed():
@@ -87,11 +88,38 @@ def test_layer_score_curves_and_neuron_map():
     assert [t.name for t in fig.data][:2] == ["teacher", "student"]
     assert all(t.hovertemplate for t in fig.data)
     assert len(fig.data[2].x) == 2  # the teacher layers LaTen keeps (L_S of them)
+    kept = [p.teacher_layer for p in compare_layer_attribution(teacher, student, "attn").pairs]
+    t_attn, s_attn = teacher.layer_scores("attn"), student.layer_scores("attn")
+    np.testing.assert_allclose(fig.data[2].y, t_attn[kept] / np.abs(t_attn).max())  # on the normalised curve
+    np.testing.assert_allclose(fig.data[1].y, s_attn / np.abs(s_attn).max())
+    raw = layer_score_curves(teacher, student)
+    np.testing.assert_allclose(raw.data[0].y, teacher.ffn_layer_scores)
+    assert "FFN" in raw.layout.title.text and "Spearman" in raw.layout.title.text
 
     nmap = neuron_score_map(teacher, "ffn", name="teacher-x")
-    assert nmap.data[0].zmid == 0 and np.shape(nmap.data[0].z) == (4, 16)
+    heat = nmap.data[0]
+    assert heat.zmin == -heat.zmax and heat.zmax > 0 and np.shape(heat.z) == (4, 16)  # centred at 0
     assert nmap.layout.yaxis.title.text == "layer" and "neuron" in nmap.layout.xaxis.title.text
-    assert "%{z" in nmap.data[0].hovertemplate and nmap.layout.height == HEIGHT
+    assert "%{z" in heat.hovertemplate and nmap.layout.height == HEIGHT
+    assert "teacher-x" in nmap.layout.title.text
+    assert np.shape(neuron_score_map(teacher, "attn").data[0].z) == (4, 8)
+
+
+def test_neuron_map_colours_are_not_set_by_one_outlier():
+    result = _locate(4, 50, 2)
+    result.ffn_neuron_scores[2, 7] = 1000.0  # one neuron far above the ~N(0, 1) rest
+    heat = neuron_score_map(result).data[0]
+    limit = np.percentile(np.abs(result.ffn_neuron_scores), 99)
+    assert heat.zmax == pytest.approx(limit) and heat.zmin == pytest.approx(-limit) and heat.zmax < 10
+    assert "99th percentile" in heat.colorbar.title.text and f"{limit:.3g}" in heat.colorbar.title.text
+    assert heat.z[2][7] == 1000.0  # the value itself is kept: hover shows it exactly
+    assert neuron_score_map(result, percentile=100).data[0].zmax == 1000.0
+    result.ffn_neuron_scores[:] = 0.0  # nothing to scale: a valid range, no claim of capping
+    flat = neuron_score_map(result).data[0]
+    assert flat.zmax == -flat.zmin > 0 and flat.colorbar.title.text == "score"
+    result.ffn_neuron_scores[0, 3] = -4.0  # > 99 % exactly 0: the full range, not ±0
+    sparse = neuron_score_map(result).data[0]
+    assert sparse.zmax == 4.0 and sparse.colorbar.title.text == "score"
 
 
 def test_published_reference_table():

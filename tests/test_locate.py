@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -284,6 +285,62 @@ def test_result_api_and_json(models, tok):
     with pytest.raises(LocateError, match="kind"):
         res.top_layers("mlp")
     assert model.config._attn_implementation == "sdpa" and not model.training  # setting restored
+
+
+def test_typed_accessors_and_json_round_trips(models, tok):
+    model, spec = models["qwen2"]
+    res = locate(model, tok, spec, [E1, E3], top_k=5)
+    assert res.target_token_id == res.target_token_ids[0]
+    for kind in ("ffn", "attn"):
+        assert res.layer_scores(kind) is getattr(res, f"{kind}_layer_scores")
+        assert res.neuron_scores(kind) is getattr(res, f"{kind}_neuron_scores")
+    for bad in (res.layer_scores, res.neuron_scores):
+        with pytest.raises(LocateError, match="kind"):
+            bad("mlp")
+    state = res.to_state()
+    assert set(state) == {"target_token_ids", "ffn_layer_scores", "attn_layer_scores", "ffn_neuron_scores",
+                          "attn_neuron_scores"}
+    full, reduced = (LocateResult.from_json(json.loads(json.dumps(d))) for d in (res.to_json(), state))
+    for back in (full, reduced):
+        assert back.target_token_ids == res.target_token_ids and back.target_token_id == res.target_token_id
+        for kind in ("ffn", "attn"):  # exact: JSON floats round-trip bit for bit
+            np.testing.assert_array_equal(back.layer_scores(kind), res.layer_scores(kind))
+            np.testing.assert_array_equal(back.neuron_scores(kind), res.neuron_scores(kind))
+            assert back.top_layers(kind) == res.top_layers(kind)
+        assert back.top_ffn_layers == res.top_ffn_layers and back.top_attn_layers == res.top_attn_layers
+    assert full.to_json() == res.to_json()  # the full dict: everything, bookkeeping included
+    # the reduced dict: top_* ranked from the scores as locate ranks them, 10 a layer unless told
+    assert reduced.top_ffn_neurons.shape == reduced.top_attn_neurons.shape == (2, 10)
+    np.testing.assert_array_equal(reduced.top_ffn_neurons[:, :5], res.top_ffn_neurons)
+    as_located = LocateResult.from_json(state, top_k=5)
+    np.testing.assert_array_equal(as_located.top_ffn_neurons, res.top_ffn_neurons)
+    np.testing.assert_array_equal(as_located.top_attn_neurons, res.top_attn_neurons)
+    assert not reduced.used_matrix_cache and reduced.seconds == 0.0 and reduced.config == LocateConfig()
+    one_id = {**state, "target_token_id": 7}
+    del one_id["target_token_ids"]
+    assert LocateResult.from_json(one_id).target_token_ids == [7]
+
+
+@pytest.mark.parametrize("drop", ["ffn_layer_scores", "attn_layer_scores", "ffn_neuron_scores",
+                                  "attn_neuron_scores", "target_token_ids"])
+def test_from_json_names_what_is_missing(drop):
+    rng = np.random.default_rng(0)
+    state = {"target_token_ids": [3], "ffn_layer_scores": [0.1, 0.2], "attn_layer_scores": [0.3, 0.4],
+             "ffn_neuron_scores": rng.normal(size=(2, 6)).tolist(),
+             "attn_neuron_scores": rng.normal(size=(2, 4)).tolist()}
+    assert LocateResult.from_json(state).ffn_neuron_scores.shape == (2, 6)
+    del state[drop]
+    with pytest.raises(LocateError, match=f"not a locate result: missing {drop}"):
+        LocateResult.from_json(state)
+
+
+def test_from_json_rejects_inconsistent_shapes():
+    state = {"target_token_ids": [3], "ffn_layer_scores": [0.1, 0.2], "attn_layer_scores": [0.3],
+             "ffn_neuron_scores": [[0.0] * 4] * 2, "attn_neuron_scores": [[0.0] * 4] * 2}
+    with pytest.raises(LocateError, match=r"attn_layer_scores \(1,\)"):
+        LocateResult.from_json(state)
+    with pytest.raises(LocateError, match="expected"):
+        LocateResult.from_json({**state, "attn_layer_scores": [0.3, 0.4], "ffn_neuron_scores": [0.0, 0.0]})
 
 
 @pytest.mark.parametrize("examples,match", [

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from pkt_core.evaluate import generate
-from pkt_core.models import (IncompatiblePair, ModelNotAvailable, UnsupportedArchitecture,
-                             arch_for_config, check_pair, inspect_model, load_model, load_pair,
+from pkt_core.models import (ModelNotAvailable, UnsupportedArchitecture,
+                             arch_for_config, check_pair, inspect_model, load_model,
                              placement_kwargs, resolve_ref, supported_families)
 from pkt_core.models.architectures import block_part
 from pkt_core.models.synthetic import random_config
@@ -89,17 +89,25 @@ def test_pair_checks_say_plainly_what_is_wrong(tiny_models):
     assert not backwards.ok
     assert any("deeper" in p for p in backwards.problems)
     assert any("wider" in p for p in backwards.problems)
-    diff_tok = check_pair(teacher, student, same_tokenizer=False, paradigm="semalign")
+    # the models layer knows no paradigm: each paradigm's tokenizer rule is passed in
+    rules = {"shared-vocab": (False, "its bases are indexed by a shared vocabulary"),
+             "own-tokens": (True, "each model reads its own tokens")}
+    diff_tok = check_pair(teacher, student, same_tokenizer=False, paradigm="shared-vocab",
+                          tokenizer_rules=rules)
     assert not diff_tok.ok and "shared vocabulary" in diff_tok.verdict()
-    assert check_pair(teacher, student, same_tokenizer=False, paradigm="laten").ok
+    assert check_pair(teacher, student, False, "own-tokens", tokenizer_rules=rules).ok
+    either = check_pair(teacher, student, False, tokenizer_rules=rules)
+    assert either.ok and "allowed for own-tokens; not for shared-vocab" in either.verdict()
 
 
-def test_load_pair_refuses_before_loading_weights(tiny_models):
-    pair = load_pair(str(tiny_models["llama_deep"]), str(tiny_models["llama"]))
-    assert pair.report.ok and pair.report.same_tokenizer
-    assert pair.teacher.shape.n_layers == 4 and pair.student.shape.n_layers == 2
-    with pytest.raises(IncompatiblePair, match="deeper"):
-        load_pair(str(tiny_models["llama"]), str(tiny_models["llama_deep"]))
+def test_the_pair_check_reads_each_paradigms_own_tokenizer_rule(tiny_models):
+    from pkt_core.paradigms import check_pair_for
+
+    teacher = inspect_model(str(tiny_models["llama_deep"]))
+    student = inspect_model(str(tiny_models["llama"]))
+    report = check_pair_for(teacher, student, same_tokenizer=False, paradigm="laten")
+    assert report.ok and "located on its own tokenization" in report.verdict()
+    assert "allowed for seeking, laten, lora, pissa" in check_pair_for(teacher, student, False).verdict()
 
 
 def test_random_config_matches_requested_shape():

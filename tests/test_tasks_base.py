@@ -85,3 +85,40 @@ def test_bad_jsonl_is_refused_readably(tmp_path):
         get_task("jsonl", path=str(tmp_path))
     with pytest.raises(TaskError, match="unknown task"):
         get_task("no-such-task")
+
+
+def test_a_task_name_is_registered_once_but_a_reloaded_module_may_register_again(tmp_path,
+                                                                                  monkeypatch):
+    import importlib
+    import sys
+
+    from pkt_core import tasks
+
+    assert "facts" in tasks.list_tasks()  # the task modules register into the real registry
+    facts = tasks._FACTORIES["facts"]
+    # From here on work on a copy of it.
+    monkeypatch.setattr(tasks, "_FACTORIES", dict(tasks._FACTORIES))
+    with pytest.raises(TaskError, match=r"task 'facts' is already registered by "
+                                        r"pkt_core\.tasks\.toyworld\.facts_task"):
+        tasks.register_task("facts")(lambda **_: None)
+    assert tasks._FACTORIES["facts"] is facts
+
+    (tmp_path / "pkt_probe_tasks.py").write_text(
+        "from pkt_core.tasks import register_task\n"
+        "from pkt_core.tasks.toyworld import FactsTask\n\n"
+        "@register_task('probe')\n"
+        "def probe_task(**_):\n"
+        "    return FactsTask(0, 0.05)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    probe = importlib.import_module("pkt_probe_tasks")
+    first = tasks._FACTORIES["probe"]
+    importlib.reload(probe)  # the same definitions run again: no error, the new one wins
+    assert tasks._FACTORIES["probe"] is probe.probe_task is not first
+    assert tasks.get_task("probe").name == "facts"
+    with pytest.raises(TaskError,
+                       match=r"'probe' is already registered by pkt_probe_tasks\.probe_task"):
+        @tasks.register_task("probe")
+        def probe_task(**_):  # same name, another module: refused
+            raise AssertionError("never registered")
+    assert tasks._FACTORIES["probe"] is probe.probe_task
+    sys.modules.pop("pkt_probe_tasks", None)

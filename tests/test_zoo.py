@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pkt_core.zoo import DEFAULT_OUT, FAMILY, lr_at, train_tokenizer
+from pkt_core.zoo import (DEFAULT_OUT, FAMILY, NOTES, Size, build_zoo, lr_at, model_card,
+                          train_tokenizer)
 
 
 def test_tokenizer_splits_digits_and_keeps_chat_markers():
@@ -26,12 +27,17 @@ def test_lr_schedule_warms_up_and_decays():
     assert lr_at(99, 100, 1.0) == pytest.approx(0.1, abs=0.01)
 
 
+OLD_HISTORY = ["History 0 (a previous build): facts 1.0 / 2.0."]
+
+
 @pytest.fixture(scope="module")
 def micro_zoo(tmp_path_factory):
-    pytest.importorskip("pkt_core.evaluate")
-    from pkt_core.zoo import build_zoo
+    from pkt_core import evaluate  # noqa: F401  (build_zoo scores through it: broken fails)
 
     out = tmp_path_factory.mktemp("zoo")
+    # A build already in the folder: its build history must survive the rebuild.
+    (out / "build_results.json").write_text(json.dumps(
+        {"build": {"notes": ["stale note"], "history": OLD_HISTORY}, "results": {}}))
     summary = build_zoo(out, micro=True, progress=False)
     return out, summary
 
@@ -51,6 +57,8 @@ def test_micro_build_end_to_end(micro_zoo):
         assert "letter_score" in scores["facts"]
         card = (path / "README.md").read_text()
         assert "Loss" in card and "facts" in card
+        assert "stale note" not in card and all(f"- {note}" in card for note in NOTES)
+        assert card.index("## Notes") < card.index("## Build history") < card.index(OLD_HISTORY[0])
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         tok = AutoTokenizer.from_pretrained(path)
         enc = tok("<|user|>\nWhat is the capital of Velora?\n\n<|assistant|>\n",
@@ -58,6 +66,21 @@ def test_micro_build_end_to_end(micro_zoo):
         gen = model.generate(**enc, max_new_tokens=5, do_sample=False,
                              pad_token_id=tok.pad_token_id)
         assert gen.shape[1] > enc["input_ids"].shape[1]
+    build = json.loads((Path(out) / "build_results.json").read_text())["build"]
+    assert build["notes"] == NOTES and build["history"] == OLD_HISTORY
+
+
+def test_card_has_a_build_history_only_when_there_is_one():
+    size = FAMILY["student"]
+    log = {"tokens": 10, "steps": 1, "seconds": 6.0, "tokens_per_s": 2, "loss_first": 9.0,
+           "loss_curve": {"100%": 1.0}}
+    build = {"vocab": 300, "threads": 2, "seed": 0, "world_size": 1.0, "notes": ["a note"]}
+    card = model_card(size, 1000, log, {}, {size.name: {}}, build)
+    assert "- a note" in card and "Build history" not in card
+    card = model_card(size, 1000, log, {}, {size.name: {}}, {**build, "history": ["build one"]})
+    assert card.rstrip().endswith(
+        "## Build history\n\nFrom the lab notebook: the family's builds, oldest first, and what "
+        "each showed (scores in %).\n\n- build one")
 
 
 def _shipped(name: str) -> Path:
@@ -65,6 +88,24 @@ def _shipped(name: str) -> Path:
     if not (path / "scores.json").is_file():
         pytest.skip(f"{name} is not built")
     return path
+
+
+def test_shipped_cards_are_what_the_builder_writes_from_build_results():
+    """The cards carry the source's notes and the lab notebook's build history, and regenerating
+    them from build_results.json changes nothing (so the two cannot drift apart)."""
+    _shipped(FAMILY["student"].name)
+    saved = json.loads((DEFAULT_OUT / "build_results.json").read_text())
+    build, results = saved["build"], saved["results"]
+    assert build["notes"] == NOTES
+    assert not any(note.startswith(("History", "SHIPPED")) for note in NOTES)
+    assert [h.split(" (")[0] for h in build["history"]] == \
+        ["History 1", "History 2-4", "History 5", "History 6", "SHIPPED"]
+    others = {name: r["scores"] for name, r in results.items()}
+    for name, r in results.items():
+        card = (DEFAULT_OUT / name / "README.md").read_text()
+        assert card == model_card(Size(**r["size"]), r["params"], r["train"], r["scores"], others,
+                                  build)
+        assert all(f"- {entry}" in card.split("## Build history")[1] for entry in build["history"])
 
 
 def test_shipped_family_meets_the_bar():

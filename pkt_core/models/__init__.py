@@ -2,12 +2,12 @@
 from .architectures import (ARCHITECTURES, ArchSpec, ModelShape, UnsupportedArchitecture,
                             arch_for_config, block_part, decoder_layers, shape_of,
                             supported_families)
-from .loading import (PRESET_PAIRS, IncompatiblePair, LoadedModel, LoadedPair, ModelNotAvailable,
+from .loading import (PRESET_PAIRS, LoadedModel, ModelNotAvailable,
                       ModelRef, PairReport, check_pair, embedded_models, embedded_role,
-                      inspect_model, load_model, load_pair, placement_kwargs, resolve_ref)
+                      inspect_model, load_model, placement_kwargs, same_tokenizer, resolve_ref)
 
 __all__ = ["ARCHITECTURES", "ArchSpec", "ModelShape", "UnsupportedArchitecture", "arch_for_config",
            "block_part", "decoder_layers", "shape_of", "supported_families", "PRESET_PAIRS",
-           "IncompatiblePair", "LoadedModel", "LoadedPair", "ModelNotAvailable", "ModelRef",
+           "LoadedModel", "ModelNotAvailable", "ModelRef",
            "PairReport", "check_pair", "embedded_models", "embedded_role", "inspect_model",
-           "load_model", "load_pair", "placement_kwargs", "resolve_ref"]
+           "load_model", "placement_kwargs", "same_tokenizer", "resolve_ref"]

@@ -14,7 +14,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -28,6 +28,8 @@ def embedded_dir() -> Path:
     """Where the embedded family lives; PKT_EMBEDDED_DIR (read at call time) points the lab at
     another build, e.g. a micro build for tests."""
     return Path(os.environ.get("PKT_EMBEDDED_DIR", EMBEDDED_DIR))
+
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 # Files a causal LM needs from a hub snapshot (skips pytorch_model.bin duplicates, ONNX, GGUF…).
 _HUB_PATTERNS = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt", "*.tiktoken"]
@@ -35,10 +37,6 @@ _HUB_PATTERNS = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt", "*
 
 class ModelNotAvailable(ValueError):
     """The reference names nothing that can be loaded here (unknown, offline, missing)."""
-
-
-class IncompatiblePair(ValueError):
-    """Teacher and student cannot be used together (for the chosen paradigm)."""
 
 
 @dataclass(frozen=True)
@@ -234,24 +232,42 @@ class LoadedModel:
         return next(self.model.parameters()).device
 
 
-_COUNT_LOCK = threading.Lock()
+# transformers switches torch's process-wide default dtype while it builds a model (to the config's
+# dtype: bf16 for the embedded family). A build in one thread would then make a computation in
+# another create bf16 tensors ("Expected scalar type Float but found BFloat16"), so every build
+# (from_config, from_pretrained) holds this one lock and asks for an explicit dtype.
+BUILD_LOCK = threading.RLock()
+_IMPORT_LOCK = threading.Lock()
+_TRANSFORMERS_READY = threading.Event()
+
+
+def import_transformers() -> None:
+    """Import transformers' auto classes once, under a lock: its lazy module is not thread-safe,
+    and two first requests at once could see it half-imported ("cannot import name …")."""
+    if _TRANSFORMERS_READY.is_set():
+        return
+    with _IMPORT_LOCK:
+        if not _TRANSFORMERS_READY.is_set():
+            import transformers
+
+            for name in ("AutoConfig", "AutoModelForCausalLM", "AutoTokenizer"):
+                getattr(transformers, name)  # resolves the lazy attribute: imports its module
+            _TRANSFORMERS_READY.set()
 
 
 def count_params_from_config(config: Any) -> int:
-    """Exact parameter count without allocating weights (meta device).
-
-    transformers switches torch's process-wide default dtype to the config's while it builds a
-    model; an explicit fp32 and a lock keep that from leaking into concurrent work (the UI).
-    """
+    """Exact parameter count without allocating weights (meta device)."""
+    import_transformers()
     from transformers import AutoModelForCausalLM
 
-    with _COUNT_LOCK, torch.device("meta"):
+    with BUILD_LOCK, torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     return sum(p.numel() for p in model.parameters())
 
 
 def inspect_model(ref: str | ModelRef, trust_remote_code: bool = False) -> ModelShape:
     """The shape of a model from its config alone (fast: no weights are read)."""
+    import_transformers()
     from transformers import AutoConfig
 
     mref = resolve_ref(ref) if isinstance(ref, str) else ref
@@ -262,7 +278,10 @@ def inspect_model(ref: str | ModelRef, trust_remote_code: bool = False) -> Model
 
 def load_model(ref: str | ModelRef, device: str | None = None, dtype: str | torch.dtype | None = None,
                shard: bool = False, trust_remote_code: bool = False) -> LoadedModel:
-    """Load a causal LM and its tokenizer by reference; refuse unsupported architectures early."""
+    """Load a causal LM and its tokenizer by reference; refuse unsupported architectures early.
+
+    Most callers want `models.provider.MODELS`, which keeps loaded models and loads each once."""
+    import_transformers()
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     mref = resolve_ref(ref) if isinstance(ref, str) else ref
@@ -272,24 +291,15 @@ def load_model(ref: str | ModelRef, device: str | None = None, dtype: str | torc
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token_id is None:  # batched generation needs one; EOS is the usual choice
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(
-        path, trust_remote_code=trust_remote_code, **placement_kwargs(device, dtype, shard))
+    with BUILD_LOCK:
+        model = AutoModelForCausalLM.from_pretrained(
+            path, trust_remote_code=trust_remote_code, **placement_kwargs(device, dtype, shard))
     model.eval()
     n_params = sum(p.numel() for p in model.parameters())
     return LoadedModel(mref, model, tokenizer, spec, shape_of(config, n_params))
 
 
 # ---- pairs ---------------------------------------------------------------------------------------
-# Which paradigms cope with teacher and student having different tokenizers, and why.
-TOKENIZER_TOLERANCE: dict[str, tuple[bool, str]] = {
-    "laten": (True, "each model is located on its own tokenization; only weights move"),
-    "seeking": (True, "sensitivity is measured on the teacher's own tokenization"),
-    "lora": (True, "the teacher is not used"),
-    "pissa": (True, "the teacher is not used"),
-    "semalign": (False, "its semantic bases are indexed by a shared vocabulary"),
-}
-
-
 @dataclass
 class PairReport:
     teacher: ModelShape
@@ -314,8 +324,13 @@ class PairReport:
 
 
 def check_pair(teacher: ModelShape, student: ModelShape, same_tokenizer: bool,
-               paradigm: str | None = None) -> PairReport:
-    """Say plainly whether a (teacher, student) pair can be used, and for which paradigms."""
+               paradigm: str | None = None,
+               tokenizer_rules: Mapping[str, tuple[bool, str]] | None = None) -> PairReport:
+    """Say plainly whether a (teacher, student) pair can be used, and for which paradigms.
+
+    `tokenizer_rules` (paradigm → (copes with different tokenizers, why)) comes from the paradigm
+    registry (`paradigms.check_pair_for` passes it); the models layer knows no paradigm names.
+    """
     report = PairReport(teacher, student, same_tokenizer)
     if student.n_layers > teacher.n_layers:
         report.problems.append(f"the student is deeper than the teacher ({student.n_layers} > "
@@ -325,44 +340,25 @@ def check_pair(teacher: ModelShape, student: ModelShape, same_tokenizer: bool,
         if s > t:
             report.problems.append(f"the student is wider than the teacher ({what} {s} > {t})")
     if not same_tokenizer:
-        if paradigm is not None and paradigm in TOKENIZER_TOLERANCE:
-            copes, why = TOKENIZER_TOLERANCE[paradigm]
-            (report.notes if copes else report.problems).append(
-                f"different tokenizers: {'allowed' if copes else 'not allowed'} for {paradigm} ({why})")
-        else:
-            allowed = [p for p, (ok, _) in TOKENIZER_TOLERANCE.items() if ok]
-            refused = [p for p, (ok, _) in TOKENIZER_TOLERANCE.items() if not ok]
-            report.notes.append(f"different tokenizers: allowed for {', '.join(allowed)}; "
-                                f"not for {', '.join(refused)}")
+        _tokenizer_verdict(report, paradigm, tokenizer_rules or {})
     if teacher == student:
         report.notes.append("teacher and student have the same shape")
     return report
 
 
+def _tokenizer_verdict(report: PairReport, paradigm: str | None,
+                       rules: Mapping[str, tuple[bool, str]]) -> None:
+    if paradigm is not None and paradigm in rules:
+        copes, why = rules[paradigm]
+        (report.notes if copes else report.problems).append(
+            f"different tokenizers: {'allowed' if copes else 'not allowed'} for {paradigm} ({why})")
+        return
+    allowed = [p for p, (ok, _) in rules.items() if ok]
+    refused = [p for p, (ok, _) in rules.items() if not ok]
+    said = [f"allowed for {', '.join(allowed)}"] * bool(allowed) + [f"not for {', '.join(refused)}"] * bool(refused)
+    report.notes.append("different tokenizers" + (f": {'; '.join(said)}" if said else ""))
+
+
 def same_tokenizer(tok_a: Any, tok_b: Any) -> bool:
+    """Whether two tokenizers map every token to the same id (the one comparison in the lab)."""
     return tok_a.get_vocab() == tok_b.get_vocab()
-
-
-@dataclass
-class LoadedPair:
-    teacher: LoadedModel
-    student: LoadedModel
-    report: PairReport
-
-
-def load_pair(teacher: str, student: str, paradigm: str | None = None,
-              teacher_device: str | None = None, student_device: str | None = None,
-              dtype: str | torch.dtype | None = None, shard_teacher: bool = False,
-              trust_remote_code: bool = False) -> LoadedPair:
-    """Load and check a pair; teacher and student may sit on different devices."""
-    # Shapes first: a refusal must not cost a multi-GB load.
-    t_shape, s_shape = inspect_model(teacher, trust_remote_code), inspect_model(student, trust_remote_code)
-    early = check_pair(t_shape, s_shape, same_tokenizer=True, paradigm=paradigm)
-    if not early.ok:
-        raise IncompatiblePair(early.verdict())
-    t = load_model(teacher, teacher_device, dtype, shard_teacher, trust_remote_code)
-    s = load_model(student, student_device, dtype, False, trust_remote_code)
-    report = check_pair(t.shape, s.shape, same_tokenizer(t.tokenizer, s.tokenizer), paradigm)
-    if not report.ok:
-        raise IncompatiblePair(report.verdict())
-    return LoadedPair(t, s, report)

@@ -3,17 +3,27 @@
 A paradigm receives the loaded pair, the task's splits, its validated config, and three plain
 callables (progress, cancel check, log sink); it returns the transferred student and artifacts.
 It never writes files itself except through `save_checkpoint`, so the run directory format lives
-in one place (`pkt_core.runs`). Adding a paradigm = one new module that calls `register`.
+in one place (`pkt_core.runs`).
+
+A paradigm declares everything about itself on its class: the splits it reads, whether it copes
+with different tokenizers, its place in the results table, its example-run settings, and (on its
+config dataclass, via `settings.setting`) the help, label and range of every setting. The CLI, the
+UI, `reproduce` and the pair check read those declarations, so adding a paradigm = one new module
+that calls `register` (listed in `BUILT_IN`, or named in the `PKT_PARADIGMS` environment variable
+as a comma-separated list of importable modules).
 """
 from __future__ import annotations
 
+import importlib
 import math
+import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 
+from ..models import ModelShape, PairReport, check_pair
 from ..tasks import Example, Task
 
 Progress = Callable[[int, int, str], None]  # (done, total, message)
@@ -86,11 +96,17 @@ def check_finite(loss: torch.Tensor, step: int) -> None:
 
 
 class Paradigm(ABC):
-    name: str = ""
-    title: str = ""  # shown in the UI
-    family: str = ""  # 'PrePKT' | 'PostPKT' | 'baseline'
-    needs_teacher: bool = True
-    config_class: type[ParadigmConfig] = ParadigmConfig
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""  # shown in the UI and the results table
+    family: ClassVar[str] = ""  # 'PrePKT' | 'PostPKT' | 'baseline'
+    description: ClassVar[str] = ""  # one line for the UI and `transfer --help`
+    needs_teacher: ClassVar[bool] = True
+    needed_splits: ClassVar[tuple[str, ...]] = ()  # an empty one is refused before any work
+    # Whether teacher and student may tokenize differently, and why (shown in the pair check).
+    different_tokenizers: ClassVar[tuple[bool, str]] = (True, "the teacher is not used")
+    table_order: ClassVar[int] = 100  # rows of the results table and the UI's choices, ascending
+    example_settings: ClassVar[dict[str, Any]] = {}  # the small shipped example run's overrides
+    config_class: ClassVar[type[ParadigmConfig]] = ParadigmConfig
 
     @abstractmethod
     def run(self, ctx: TransferContext, config: ParadigmConfig) -> TransferOutcome:
@@ -98,17 +114,50 @@ class Paradigm(ABC):
 
 
 PARADIGMS: dict[str, Paradigm] = {}
+BUILT_IN = ("pkt_core.paradigms.laten", "pkt_core.paradigms.seeking", "pkt_core.paradigms.baselines")
 
 
 def register(cls: type[Paradigm]) -> type[Paradigm]:
-    """Class decorator: one instance of each paradigm lives in the registry."""
+    """Class decorator: one instance of each paradigm lives in the registry; a second paradigm
+    under a taken name is refused (a typo never silently replaces a method)."""
+    if not cls.name or not cls.title:
+        raise TypeError(f"{cls.__name__} must set a name and a title")
+    if cls.name in PARADIGMS:
+        taken = type(PARADIGMS[cls.name])
+        raise ValueError(f"paradigm name '{cls.name}' is taken by {taken.__module__}.{taken.__qualname__}")
     PARADIGMS[cls.name] = cls()
     return cls
 
 
-def get_paradigm(name: str) -> Paradigm:
-    from . import baselines, laten, seeking  # noqa: F401  (modules register themselves)
+def _load_paradigm_modules() -> None:
+    """Import the built-in paradigm modules and any named in PKT_PARADIGMS (they register)."""
+    extra = [m.strip() for m in os.environ.get("PKT_PARADIGMS", "").split(",") if m.strip()]
+    for module in (*BUILT_IN, *extra):
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise TransferError(f"cannot import paradigm module '{module}': {err}") from err
 
+
+def get_paradigm(name: str) -> Paradigm:
+    _load_paradigm_modules()
     if name not in PARADIGMS:
-        raise TransferError(f"unknown paradigm '{name}'; choose one of {', '.join(sorted(PARADIGMS))}")
+        raise TransferError(f"unknown paradigm '{name}'; choose one of {', '.join(paradigm_names())}")
     return PARADIGMS[name]
+
+
+def paradigm_names() -> list[str]:
+    """Every registered paradigm in results-table order."""
+    _load_paradigm_modules()
+    return sorted(PARADIGMS, key=lambda n: (PARADIGMS[n].table_order, n))
+
+
+def tokenizer_rules() -> dict[str, tuple[bool, str]]:
+    """paradigm → (copes with different tokenizers, why), for the pair check."""
+    return {name: get_paradigm(name).different_tokenizers for name in paradigm_names()}
+
+
+def check_pair_for(teacher: ModelShape, student: ModelShape, same_tokenizer: bool,
+                   paradigm: str | None = None) -> PairReport:
+    """The pair check with each paradigm's own tokenizer rule (see `different_tokenizers`)."""
+    return check_pair(teacher, student, same_tokenizer, paradigm, tokenizer_rules())

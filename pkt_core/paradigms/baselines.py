@@ -10,17 +10,23 @@ from dataclasses import dataclass
 
 from .base import Paradigm, ParadigmConfig, TransferContext, TransferError, TransferOutcome, register
 from .common import LORA_MODULES, attach_lora, finetune
+from .settings import setting
 
 
 @dataclass
 class LoRAConfig(ParadigmConfig):
-    rank: int = 16
-    alpha: float = 16.0
+    rank: int = setting(16, "rank r of the LoRA", label="LoRA rank", lo=1, hi=1024, step=1)
+    alpha: float = setting(16.0, "LoRA alpha (the update is scaled by alpha / r)",
+                           label="LoRA alpha", lo=1e-6, ui=False)
     modules: tuple[str, ...] = LORA_MODULES
-    epochs: float = 3.0
-    lr: float = 3e-4
-    batch_size: int = 64
-    max_len: int = 256
+    epochs: float = setting(3.0, "fine-tuning epochs over the train split", label="epochs",
+                            lo=1e-4, hi=100)
+    lr: float = setting(3e-4, "fine-tuning learning rate (AdamW peak, one-cycle)",
+                        label="learning rate", lo=1e-8, hi=0.999)
+    batch_size: int = setting(64, "examples per optimiser step (gradient accumulation)",
+                              label="batch size", lo=1, hi=4096)
+    max_len: int = setting(256, "tokens per example (truncated from the left)", label="max length",
+                           lo=8, hi=8192, ui=False)
 
     def validate(self) -> None:
         super().validate()
@@ -41,6 +47,8 @@ class LoRAConfig(ParadigmConfig):
 class _LoRABaseline(Paradigm):
     family = "baseline"
     needs_teacher = False
+    needed_splits = ("train",)
+    example_settings = {"epochs": 1.0}
     config_class = LoRAConfig
     init: str | bool = True
 
@@ -56,6 +64,8 @@ class _LoRABaseline(Paradigm):
 @register
 class LoRABaseline(_LoRABaseline):
     name, title, init = "lora", "LoRA (random init)", True
+    description = "fine-tune a LoRA from peft's default start on Seeking's budget; no teacher"
+    table_order = 30
 
 
 @register
@@ -63,3 +73,6 @@ class PiSSABaseline(_LoRABaseline):
     # PiSSA starts the LoRA at the student's own top singular directions (peft computes the SVD
     # and leaves W minus that part as the frozen base).
     name, title, init = "pissa", "PiSSA (student's own SVD init)", "pissa"
+    description = ("fine-tune a LoRA started at the student's own top singular directions on "
+                   "Seeking's budget; no teacher")
+    table_order = 40

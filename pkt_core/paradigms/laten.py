@@ -31,6 +31,7 @@ from ..models import block_part
 from .base import (Paradigm, ParadigmConfig, TransferContext, TransferError, TransferOutcome,
                    check_finite, register)
 from .common import IGNORE, answer_span, lm_batch, one_cycle_lr
+from .settings import setting
 
 MODULES = ("up_proj", "down_proj", "v_proj", "o_proj")
 # How each module's located vectors sit in its weight: rows (dim 0) or columns (dim 1).
@@ -40,19 +41,33 @@ _KIND = {"up_proj": "ffn", "down_proj": "ffn", "v_proj": "attn", "o_proj": "attn
 
 @dataclass
 class LaTenConfig(ParadigmConfig):
-    transfer_rate: float = 0.1
-    steps: int | None = None  # default: one step per extract example (≈20)
-    align_examples_per_step: int = 15  # + the step's own extract example = 16
-    lr: float = 3e-5
-    weight_decay: float = 0.05
+    transfer_rate: float = setting(0.1, "share r of the student's FFN / attention neurons moved per "
+                                   "layer (⌊r·f_S⌋ and ⌊r·d_S⌋)", label="transfer rate",
+                                   lo=0.01, hi=1.0, step=0.01)
+    steps: int | None = setting(None, "alignment steps, one extract example each (unset: one per "
+                                "extract example, 20)", label="steps", lo=1, hi=10_000)
+    align_examples_per_step: int = setting(15, "align examples in each step's loss, beside the "
+                                           "step's own", label="align examples per step", lo=0,
+                                           hi=256, ui=False)
+    lr: float = setting(3e-5, "hypernetwork learning rate (AdamW peak, one-cycle)",
+                        label="hypernetwork learning rate", lo=1e-8, hi=0.999)
+    weight_decay: float = setting(0.05, "AdamW weight decay", label="weight decay", lo=0, hi=1,
+                                  ui=False)
     betas: tuple[float, float] = (0.9, 0.95)
-    warmup_frac: float = 0.1
-    reg_weight: float = 1000.0
-    init_std: float = 1e-5
-    max_len: int = 256
-    final_step: int | None = None  # which checkpoint to inject (None = the last)
-    locate_scale: str = "sigma_sqrt"
-    locate_attn_term: str = "self"
+    warmup_frac: float = setting(0.1, "share of steps spent warming up", label="warm-up share",
+                                 lo=0, hi=1, ui=False)
+    reg_weight: float = setting(1000.0, "weight of the mean squared delta in the loss",
+                                label="regulariser weight", lo=0, ui=False)
+    init_std: float = setting(1e-5, "standard deviation of the hypernetwork's initial weights",
+                              label="hypernetwork init std", lo=1e-12, hi=1, ui=False)
+    max_len: int = setting(256, "tokens per example (truncated from the left)", label="max length",
+                           lo=8, hi=8192, ui=False)
+    final_step: int | None = setting(None, "which step's hypernetwork to inject (unset: the last)",
+                                     label="final step", lo=1, ui=False)
+    locate_scale: str = setting("sigma_sqrt", "logit-lens scale: sigma_sqrt or rms",
+                                label="locate scale", ui=False)
+    locate_attn_term: str = setting("self", "attention attribution term: self or summed",
+                                    label="locate attention term", ui=False)
 
     def validate(self) -> None:
         super().validate()
@@ -269,6 +284,12 @@ def _per_example_loss(model: Any, weights: dict[str, torch.Tensor], batch: Any) 
 @register
 class LaTen(Paradigm):
     name, title, family = "laten", "LaTen (PrePKT)", "PrePKT"
+    description = ("locate knowledge neurons in both models, align the teacher's with a small "
+                   "hypernetwork for a few steps, inject them; no fine-tuning")
+    needed_splits = ("extract", "align")
+    different_tokenizers = (True, "each model is located on its own tokenization; only weights move")
+    table_order = 20  # the research's table: student, teacher, Seeking, LaTen, …
+    example_settings = {"steps": 4}  # the paper's best step for MMLU is 2; 4 shows a curve
     config_class = LaTenConfig
 
     def run(self, ctx: TransferContext, config: LaTenConfig) -> TransferOutcome:  # type: ignore[override]

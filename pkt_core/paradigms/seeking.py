@@ -21,11 +21,14 @@ from ..models import block_part
 from .base import Paradigm, TransferContext, TransferError, TransferOutcome, register
 from .baselines import LoRAConfig
 from .common import answer_loss, attach_lora, finetune, lm_batch, lora_layers
+from .settings import setting
 
 
 @dataclass
 class SeekingConfig(LoRAConfig):
-    n_sensitivity_examples: int = 32
+    n_sensitivity_examples: int = setting(32, "task examples the teacher's sensitivity is "
+                                          "measured on", label="sensitivity examples", lo=1,
+                                          hi=4096, ui=False)
 
     def validate(self) -> None:
         super().validate()
@@ -76,6 +79,12 @@ def layer_sensitivity(sensitivity: dict[tuple[int, str], torch.Tensor], n_layers
 @register
 class Seeking(Paradigm):
     name, title, family = "seeking", "Seeking (PostPKT)", "PostPKT"
+    description = ("cut the teacher's most sensitive layers to the student's shape, start a LoRA "
+                   "from their SVD, then fine-tune")
+    needed_splits = ("train",)
+    different_tokenizers = (True, "sensitivity is measured on the teacher's own tokenization")
+    table_order = 10
+    example_settings = {"epochs": 1.0}
     config_class = SeekingConfig
 
     def run(self, ctx: TransferContext, config: SeekingConfig) -> TransferOutcome:  # type: ignore[override]

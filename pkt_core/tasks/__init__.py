@@ -18,8 +18,23 @@ _TASK_MODULES = ("pkt_core.tasks.toyworld", "pkt_core.tasks.benchmarks", "pkt_co
 _loaded = False
 
 
+def _origin(factory: Callable[..., Task]) -> str:
+    """Where a factory is defined: `module.qualname` (the same after a reload of its module)."""
+    module = getattr(factory, "__module__", "?")
+    return f"{module}.{getattr(factory, '__qualname__', repr(factory))}"
+
+
 def register_task(name: str) -> Callable[[Callable[..., Task]], Callable[..., Task]]:
+    """Register a task factory under `name`; a second, different factory for a name is refused.
+
+    The same definition registering again (its module re-executed, e.g. by importlib.reload)
+    replaces the old entry quietly, so re-importing a task module never breaks.
+    """
     def wrap(factory: Callable[..., Task]) -> Callable[..., Task]:
+        existing = _FACTORIES.get(name)
+        if existing is not None and _origin(existing) != _origin(factory):
+            raise TaskError(f"task '{name}' is already registered by {_origin(existing)}; "
+                            f"{_origin(factory)} cannot register it again (choose another name)")
         _FACTORIES[name] = factory
         return factory
     return wrap

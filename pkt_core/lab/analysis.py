@@ -1,0 +1,186 @@
+"""The analysis tabs: Pair (cards + verdict), Locate, Incompatibility (representation and
+parametric similarity). Each function checks its input, computes with pkt_core and returns a view."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from .. import paper
+from ..analyse import (METRICS, compare_layer_attribution, locate_stability,
+                       parametric_similarity, representation_similarity)
+from ..figures import (layer_score_curves, neuron_score_map, parametric_curves,
+                       published_reference_table, similarity_heatmaps)
+from ..locate import KINDS, LocateConfig, LocateResult, locate
+from ..models import ModelShape, resolve_ref
+from ..models.loading import ref_availability
+from ..models.provider import MODELS, tokenizers_match
+from ..paradigms import check_pair_for, get_paradigm, paradigm_names
+from ..tasks import get_task, render_chat
+from .inputs import LabError, as_int, as_text, readable
+from .views import (LocateView, PairView, ParametricView, SimilarityView, locate_summary,
+                    model_card, stability_markdown, verdict_markdown)
+
+ROLES = ("teacher", "student")
+
+
+# ---- 1. pair --------------------------------------------------------------------------------------
+def _source(ref: str) -> str:
+    mref = resolve_ref(ref)
+    if mref.kind == "embedded":
+        return "embedded, offline"
+    if mref.kind == "run":
+        return "a PKT Lab run directory"
+    return ref_availability(mref)
+
+
+def _tokenizer_check(teacher: str, student: str) -> tuple[bool, str]:
+    """(same tokenizer as far as we know, what the page says about it)."""
+    try:
+        same = tokenizers_match(teacher, student)
+    except Exception:  # noqa: BLE001 — a tokenizer that will not load is reported, not fatal
+        return True, "tokenizers not compared"
+    if same is None:
+        return True, "tokenizers not compared (not downloaded yet)"
+    return same, "same tokenizer" if same else "different tokenizers"
+
+
+def pair_report(teacher: str, student: str) -> PairView:
+    """Cards side by side and the verdict; problems are reported inline, never raised."""
+    refs = dict(zip(ROLES, (teacher, student)))
+    shapes: dict[str, ModelShape] = {}
+    errors: dict[str, str] = {}
+    for role, ref in refs.items():
+        try:
+            shapes[role] = MODELS.shape(as_text(ref, f"the {role}"))
+        except Exception as err:  # noqa: BLE001 — shown in the card
+            errors[role] = readable(err)
+    cards = [model_card(role, ref, shapes.get(role), _source(ref) if role in shapes else "",
+                        errors.get(role)) for role, ref in refs.items()]
+    if errors:
+        said = "; ".join(f"{role}: {err.rstrip('.')}" for role, err in errors.items())
+        return PairView(*cards, f"**❌ cannot check this pair** — {said}.", False)
+    same, tokenizer_note = _tokenizer_check(teacher, student)
+    t, s = shapes["teacher"], shapes["student"]
+    report = check_pair_for(t, s, same)
+    per_paradigm = [(get_paradigm(name).title, check_pair_for(t, s, same, name).ok)
+                    for name in paradigm_names()]
+    ratio = f"{t.n_layers} × {t.hidden} → {s.n_layers} × {s.hidden}"
+    if t.n_params and s.n_params:
+        ratio += f"; the teacher has {t.n_params / s.n_params:.1f}× the parameters"
+    verdict = verdict_markdown(report.ok, report.problems, report.notes, ratio, per_paradigm,
+                               tokenizer_note)
+    return PairView(*cards, verdict, report.ok, report.as_dict())
+
+
+# ---- 2. locate ------------------------------------------------------------------------------------
+def _top_rows(role: str, result: LocateResult, layers: int = 3, neurons: int = 5) -> list[list[Any]]:
+    rows = []
+    for kind in KINDS:
+        scores = result.neuron_scores(kind)
+        for layer in result.top_layers(kind, layers):
+            for rank, k in enumerate(result.top_neurons(kind, layer, neurons), 1):
+                rows.append([role, "FFN" if kind == "ffn" else "attention", layer, rank, k,
+                             round(float(scores[layer, k]), 6)])
+    return rows
+
+
+def _stability(previous: dict[str, Any] | None, state: dict[str, Any],
+               results: dict[str, LocateResult]) -> str:
+    """The stability table against the visitor's previous example with the same pair."""
+    same_pair = previous and all(previous.get(r) == state[r] for r in ROLES)
+    if not same_pair or (previous.get("prompt"), previous.get("answer")) == (state["prompt"],
+                                                                            state["answer"]):
+        return "*Locate a second example with the same pair to see how stable the top neurons are.*"
+    try:
+        before = {role: LocateResult.from_json(previous[f"{role}_result"]) for role in ROLES}
+        rows = [(role, kind, locate_stability(before[role], results[role], kind))
+                for role in ROLES for kind in KINDS]
+    except (KeyError, TypeError, ValueError):  # state from an older page: just skip the table
+        return "*Locate a second example with the same pair to see how stable the top neurons are.*"
+    return stability_markdown(previous["prompt"], rows)
+
+
+def locate_pair(teacher: str, student: str, prompt: str, answer: str, chat: bool = True,
+                normalise: bool = True, previous: dict[str, Any] | None = None) -> LocateView:
+    """Logit-lens attribution in teacher and student for one example, with the figures.
+
+    `previous` is the `state` of this session's last locate; when it was the same pair on another
+    example, the summary says how stable the top neurons are between the two examples.
+    """
+    prompt, answer = as_text(prompt, "the prompt"), as_text(answer, "the answer")
+    started = time.perf_counter()
+    text = render_chat(prompt) if chat else prompt
+    refs = dict(zip(ROLES, (teacher, student)))
+    results: dict[str, LocateResult] = {}
+    for role, ref in refs.items():
+        loaded = MODELS.get(ref)
+        results[role] = locate(loaded.model, loaded.tokenizer, loaded.spec, [(text, answer)],
+                               LocateConfig(), top_k=10)
+    maps = {}
+    for role, ref in refs.items():
+        for kind, what in (("ffn", "FFN neurons"), ("attn", "attention neurons")):
+            fig = neuron_score_map(results[role], kind)
+            fig.update_layout(title={"text": f"{role}: {what}<br><sup>{ref}</sup>"})
+            maps[f"{role}_{kind}"] = fig
+    t_res, s_res = results["teacher"], results["student"]
+    target_id = t_res.target_token_id
+    target = f"`{MODELS.get(teacher).tokenizer.decode([target_id])!r}` (id {target_id})"
+    seconds = time.perf_counter() - started
+    summary = locate_summary(target, seconds, compare_layer_attribution(t_res, s_res, "ffn"),
+                             compare_layer_attribution(t_res, s_res, "attn"))
+    state = {"teacher": teacher, "student": student, "prompt": prompt, "answer": answer,
+             **{f"{role}_result": results[role].to_state() for role in ROLES}}
+    summary += "\n\n" + _stability(previous, state, results)
+    return LocateView(summary, layer_score_curves(t_res, s_res, "ffn", normalise=normalise),
+                      layer_score_curves(t_res, s_res, "attn", normalise=normalise),
+                      maps["teacher_ffn"], maps["student_ffn"], maps["teacher_attn"],
+                      maps["student_attn"], _top_rows("teacher", t_res) + _top_rows("student", s_res),
+                      state, seconds)
+
+
+# ---- 3. incompatibility -----------------------------------------------------------------------------
+def similarity_view(teacher: str, student: str, task: str = "facts", metric: str = "cka",
+                    n_texts: Any = 24, max_tokens: int = 768) -> SimilarityView:
+    """Representation-similarity heatmaps, the table beside the paper's means, and notes."""
+    if metric not in METRICS:
+        raise LabError(f"unknown metric '{metric}'; choose cka or cosine")
+    n = as_int(n_texts, "the number of texts", 2, 256)
+    task_obj = get_task(as_text(task, "the task"))
+    texts = [task_obj.full_text(ex) for ex in task_obj.split("test")[:n]]
+    result = representation_similarity(MODELS.get(teacher), MODELS.get(student), texts,
+                                       metric=metric, max_tokens=max_tokens,
+                                       inputs_description=f"{len(texts)} {task}/test examples")
+    rows = [[r["module"], r["published_mean"],
+             round(r["our_mean"], 3) if "our_mean" in r else None,
+             round(r["our_std"], 3) if "our_std" in r else None]
+            for r in published_reference_table(result)]
+    notes = (f"**{result.label}** on {result.inputs_description}. The paper's Llama-2 means are "
+             "beside ours; its metric is unspecified (values go negative), so compare the "
+             "*ranking* of modules and the sign, not the digits.")
+    if metric == "cka":
+        notes += " The signed cosine shows the sign."
+    if result.notes:
+        notes += "\n\n" + " ".join(result.notes)
+    return SimilarityView(similarity_heatmaps(result), rows, notes)
+
+
+def _mean(values: list[float]) -> str:
+    finite = [v for v in values if v == v]  # NaN ≠ NaN: a zero matrix has no cosine
+    return f"{float(np.mean(finite)):+.3f}" if finite else "n/a"
+
+
+def parametric_view(teacher: str, student: str, rank: Any = 16) -> ParametricView:
+    r = as_int(rank, "the LoRA rank", 1, 256)
+    result = parametric_similarity(MODELS.get(teacher), MODELS.get(student), rank=r)
+    summary = result.summary()
+    lines = ["| init | cos(BA, W) | cos(BA, W − BA) | the paper (Llama-2) |", "|---|---|---|---|"]
+    for method, published in paper.PARAMETRIC_COSINES.items():
+        values = list(summary.get(method, {}).values())
+        lines.append(f"| {method} | {_mean([v['vs_original'] for v in values])} | "
+                     f"{_mean([v['vs_remainder'] for v in values])} | {published} |")
+    text = ("Mean over layers and modules. A Seeking-style piece taken from the teacher is "
+            "nearly orthogonal to what the student already has — the *parametric* side of "
+            "neural incompatibility.\n\n" + "\n".join(lines))
+    return ParametricView(parametric_curves(result), text)

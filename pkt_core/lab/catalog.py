@@ -1,0 +1,123 @@
+"""What the pickers offer: the default pair, models, preset pairs, paradigms and their settings,
+tasks and their examples; plus the device banner and the warm-up after the server starts."""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import torch
+
+from ..models import PRESET_PAIRS, embedded_models, embedded_role, resolve_ref
+from ..models.loading import hub_cached_path
+from ..models.provider import MODELS
+from ..paradigms import SettingSpec, TransferError, get_paradigm, paradigm_names, settings_of
+from ..tasks import get_task
+from ..tasks.toyworld import TOY_TASKS
+from .inputs import LabError, as_int, as_text
+
+__all__ = ["TOY_TASKS", "default_pair", "model_choices", "preset_choices", "preset_pair",
+           "paradigm_choices", "paradigm_description", "paradigm_title", "ui_settings", "task_example", "device_banner",
+           "warm_up"]
+
+
+def default_pair() -> tuple[str, str]:
+    """The embedded teacher and student when built, else the embedded preset's names."""
+    roles = {embedded_role(name): name for name in embedded_models()}
+    if "teacher" in roles and "student" in roles:
+        return roles["teacher"], roles["student"]
+    return PRESET_PAIRS[0].teacher, PRESET_PAIRS[0].student
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """(label, reference) for the pickers: the embedded family, then the preset hub models."""
+    out = [(f"{name} · embedded {embedded_role(name) or 'model'} · offline", name)
+           for name in embedded_models()]
+    seen = {ref for _, ref in out}
+    for preset in PRESET_PAIRS:
+        for ref in (preset.teacher, preset.student):
+            if ref in seen or "/" not in ref:
+                continue
+            seen.add(ref)
+            cached = hub_cached_path(ref) is not None
+            out.append((f"{ref} · {'cached locally' if cached else preset.note}", ref))
+    return out
+
+
+def preset_choices() -> list[tuple[str, str]]:
+    t, s = default_pair()
+    out = [(f"embedded tiny family ({t} → {s}) · offline, CPU", "embedded")]
+    out += [(f"{p.name} · {p.note}", p.name) for p in PRESET_PAIRS[1:]]
+    return out
+
+
+def preset_pair(name: str | None) -> tuple[str, str]:
+    if name in (None, "", "embedded"):
+        return default_pair()
+    for preset in PRESET_PAIRS:
+        if preset.name == name:
+            return preset.teacher, preset.student
+    raise LabError(f"unknown preset pair '{name}'")
+
+
+def paradigm_choices() -> list[tuple[str, str]]:
+    """(title, name) of every registered paradigm, in the results table's order."""
+    return [(get_paradigm(name).title, name) for name in paradigm_names()]
+
+
+def paradigm_title(name: str) -> str:
+    try:
+        return get_paradigm(name).title
+    except TransferError:
+        return str(name)
+
+
+def paradigm_description(name: str) -> str:
+    return get_paradigm(name).description
+
+
+def ui_settings(paradigm: str) -> list[SettingSpec]:
+    """The settings a paradigm shows on the page, read from its config dataclass."""
+    spec = get_paradigm(paradigm)
+    return [s for s in settings_of(spec.name, spec.config_class) if s.ui]
+
+
+def task_example(task: str, index: Any = 0, split: str = "extract") -> tuple[str, str]:
+    """(prompt, answer) of one example of a task split, as LaTen locates it."""
+    examples = get_task(as_text(task, "the task")).split(split)
+    if not examples:
+        raise LabError(f"the {split} split of '{task}' is empty")
+    ex = examples[as_int(index, "the example number", 0, len(examples) - 1)]
+    return ex.prompt, ex.answer
+
+
+def device_banner() -> str:
+    if os.environ.get("SPACES_ZERO_GPU"):
+        return "⚡ **ZeroGPU Space**: every heavy action borrows a GPU for its duration."
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        count = torch.cuda.device_count()
+        return (f"⚡ **GPU: {props.name}** ({props.total_memory / 2**30:.0f} GiB"
+                f"{f', {count} devices' if count > 1 else ''}) — models load in bf16 (fp16 before Ampere).")
+    n = torch.get_num_threads()
+    return (f"🖥️ **CPU only** ({n} thread{'s' if n != 1 else ''}) — the embedded tiny family is "
+            "made for this; hub pairs will be slow.")
+
+
+def warm_up(load_models: bool = True) -> None:
+    """Import the heavy libraries and inspect (and load) the default pair in a daemon thread, so
+    the first visitor does not pay for it. Called after the server is up, never at import."""
+    from .analysis import pair_report
+
+    def work() -> None:
+        try:
+            teacher, student = default_pair()
+            pair_report(teacher, student)
+            if load_models and not os.environ.get("SPACES_ZERO_GPU"):
+                for ref in (student, teacher):
+                    if resolve_ref(ref).kind == "embedded":
+                        MODELS.get(ref)
+        except Exception:  # noqa: BLE001 — a warm-up failure only means a slower first click
+            pass
+
+    threading.Thread(target=work, name="pkt-warm-up", daemon=True).start()

@@ -1,0 +1,156 @@
+"""The Runs tab: saved runs (the visitor's own and the shipped examples), the results table as
+bars, one run's details and its files for download. Paths that arrive from the page are checked
+against the runs folders before anything is read."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from .. import paper
+from ..figures import alignment_heatmaps, loss_figure, runs_chart, save_figure
+from ..models import ModelNotAvailable, resolve_ref
+from ..models.loading import ASSETS_DIR
+from ..reproduce import REFERENCE_ROWS, table_rows
+from ..runs import RunDir, default_runs_root, export_run, is_run_dir, list_runs
+from ..tasks.toyworld import TOY_TASKS
+from .catalog import paradigm_title
+from .inputs import LabError, as_text
+from .views import RunDetailView, RunsView, result_markdown
+
+RUN_COLUMNS = ["source", "run", "paradigm", "task", "teacher → student", "status", "base",
+               "result", "change"]
+TEACHER_ROW = "teacher (its model card)"
+
+
+def example_runs_root() -> Path:
+    """Finished example runs shipped with the lab (read-only)."""
+    return Path(os.environ.get("PKT_EXAMPLE_RUNS_DIR", ASSETS_DIR / "runs"))
+
+
+def all_runs() -> list[dict[str, Any]]:
+    """The user's runs (newest first), then the shipped examples, each tagged with its source."""
+    out = []
+    user, example = default_runs_root().resolve(), example_runs_root().resolve()
+    for root, source in ((user, "saved"), (example, "example")):
+        if source == "example" and root == user:
+            continue
+        for row in list_runs(root):
+            row["source"] = source
+            out.append(row)
+    return out
+
+
+def _run_label(row: dict[str, Any]) -> str:
+    scores = "" if row.get("result_score") is None else \
+        f" · {row['base_score']:.2f} → {row['result_score']:.2f}"
+    return f"{row['name']} ({row['source']}; {row['task']}{scores})"
+
+
+def run_choices(paradigm: str | None = None, finished_only: bool = True) -> list[tuple[str, str]]:
+    return [(_run_label(r), r["path"]) for r in all_runs()
+            if (paradigm is None or r["paradigm"] == paradigm) and (r["finished"] or not finished_only)]
+
+
+def default_run(paradigm: str, student: str | None = None) -> str | None:
+    rows = [r for r in all_runs() if r["paradigm"] == paradigm and r["finished"]]
+    preferred = [r for r in rows if student and r["student"] == student]
+    return (preferred or rows or [{"path": None}])[0]["path"]
+
+
+def _round(x: Any) -> Any:
+    return None if x is None else round(float(x), 3)
+
+
+def runs_rows(mine: Sequence[str] = ()) -> list[list[Any]]:
+    """Table rows of every run; `mine` (this session's run paths) are tagged 'this session'."""
+    mine_set = {str(Path(p).resolve()) for p in mine or ()}
+    rows = []
+    for r in all_runs():
+        source = "this session" if r["path"] in mine_set else r["source"]
+        status = r["status"] if r["finished"] or r["status"] != "complete" else "complete (no weights)"
+        base, res = r.get("base_score"), r.get("result_score")
+        pair = f"{r['teacher'] or '(no teacher)'} → {r['student']}"
+        rows.append([source, r["name"], r["paradigm"], r["task"], pair, status, _round(base),
+                     _round(res), _round(res - base) if base is not None and res is not None else None])
+    return rows
+
+
+def _teacher_scores(teacher: str | None) -> dict[str, float]:
+    """A teacher's own test scores from its model card (scores.json), when it has one."""
+    if not teacher:
+        return {}
+    try:
+        data = json.loads(((resolve_ref(teacher).path or Path()) / "scores.json").read_text())
+        return {t: float(v["score"]) for t, v in data.get("scores", {}).items()}
+    except (OSError, ValueError, ModelNotAvailable, KeyError, TypeError):
+        return {}
+
+
+def runs_view(mine: Sequence[str] = ()) -> RunsView:
+    """The runs table and the bars: per task, the base student, the teacher and each paradigm
+    in the research's row order."""
+    runs = [r for r in all_runs() if r.get("result_score") is not None]
+    tasks = sorted({r["task"] for r in runs}, key=lambda t: (t not in TOY_TASKS, t))
+    series: dict[str, dict[str, list[float]]] = {}
+    for row in table_rows():
+        series[TEACHER_ROW if row == "teacher" else REFERENCE_ROWS.get(row) or paradigm_title(row)] = {}
+    for r in runs:
+        series[REFERENCE_ROWS["student"]].setdefault(r["task"], []).append(r["base_score"])
+        series.setdefault(paradigm_title(r["paradigm"]), {}).setdefault(r["task"], []).append(
+            r["result_score"])
+        score = _teacher_scores(r["teacher"]).get(r["task"])
+        if score is not None:
+            series[TEACHER_ROW].setdefault(r["task"], [score])
+    return RunsView(runs_rows(mine), runs_chart(tasks, {k: v for k, v in series.items() if v}))
+
+
+def published_rows() -> list[list[Any]]:
+    return [list(row) for row in paper.TABLE]
+
+
+def checked_run(path: str) -> Path:
+    """A run directory under one of the runs roots (never an arbitrary path on the server)."""
+    text = as_text(path, "the run")
+    roots = [default_runs_root().resolve(), example_runs_root().resolve()]
+    candidates = [(root / text).resolve() for root in roots]  # a bare name or a path below a root
+    candidates.insert(0, Path(text).resolve())
+    for candidate in candidates:
+        if any(candidate.is_relative_to(root) and candidate != root for root in roots) \
+                and is_run_dir(candidate):
+            return candidate
+    raise LabError(f"'{text}' is not a saved run")
+
+
+def run_detail(path: str) -> RunDetailView:
+    """A run's summary (markdown), its loss curve and its config."""
+    run = RunDir(checked_run(path))
+    config, status = run.read_json("config.json", {}), run.read_json("status.json", {})
+    metrics = run.read_json("metrics.json", {})
+    title = paradigm_title(config.get("paradigm", "?"))
+    md = (f"### `{run.path.name}`\n**{title}** on `{config.get('task')}` · teacher "
+          f"`{config.get('teacher') or '—'}` → student `{config.get('student')}` · status "
+          f"**{status.get('status')}** ({status.get('message', '')})\n\n")
+    md += result_markdown(metrics, title) if metrics else "No scores (the run did not finish)."
+    note = run.read_json("example.json")
+    if note:
+        md += f"\n\n*Shipped example run:* {note.get('note', '')}"
+    return RunDetailView(md, loss_figure(run.log_rows(), f"{title}: training loss"), config)
+
+
+def run_files(path: str) -> list[str]:
+    """Copies of a run's files for download: config, metrics, log, figure HTML/JSON, model zip."""
+    src = checked_run(path)
+    out = Path(tempfile.mkdtemp(prefix="pkt-download-")) / src.name
+    files = export_run(src, out)
+    run = RunDir(src)
+    rows = run.log_rows()
+    files += [p for p in save_figure(loss_figure(rows, f"{src.name}: training loss"),
+                                     out / "loss_figure.html", data={"log": rows}) if p]
+    alignment = run.read_json("artifacts.json", {}).get("alignment")
+    if isinstance(alignment, dict) and "matrices" in alignment:
+        files += [p for p in save_figure(alignment_heatmaps(alignment),
+                                         out / "alignment_figure.html", data=alignment) if p]
+    return [str(f) for f in files]

@@ -1,0 +1,78 @@
+"""What arrives from the page, checked: numbers, text and a paradigm's settings form.
+
+Every check raises `LabError` with one sentence a visitor can act on; `readable` turns any error
+into that one line (never a traceback).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..models import ModelNotAvailable, UnsupportedArchitecture
+from ..paradigms import TransferError, coerce, get_paradigm, settings_of
+from ..paradigms.settings import parse_number
+
+
+class LabError(ValueError):
+    """Bad input or an impossible request, said in one sentence a visitor can act on."""
+
+
+_READABLE = (LabError, ModelNotAvailable, UnsupportedArchitecture, ValueError,
+             KeyError, FileNotFoundError, RuntimeError)
+
+
+def readable(err: BaseException) -> str:
+    """One line for the page: the message of a known error, never a traceback."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    text = text.strip() or type(err).__name__
+    if isinstance(err, _READABLE):
+        return text[0].upper() + text[1:]
+    return f"{type(err).__name__}: {text}"
+
+
+def as_number(value: Any, name: str) -> float:
+    try:
+        return parse_number(value, name)
+    except TransferError as err:
+        raise LabError(str(err)) from None
+
+
+def as_int(value: Any, name: str, lo: int | None = None, hi: int | None = None) -> int:
+    number = as_number(value, name)
+    if number != int(number):
+        raise LabError(f"{name} must be a whole number (got {value!r})")
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
+        bounds = (f"between {lo} and {hi}" if lo is not None and hi is not None
+                  else f"at least {lo}" if lo is not None else f"at most {hi}")
+        raise LabError(f"{name} must be {bounds} (got {int(number)})")
+    return int(number)
+
+
+def as_float(value: Any, name: str, lo: float | None = None, hi: float | None = None) -> float:
+    number = as_number(value, name)
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
+        raise LabError(f"{name} must be between {lo:g} and {hi:g} (got {number:g})")
+    return number
+
+
+def as_text(value: Any, name: str) -> str:
+    text = (value or "").strip() if isinstance(value, str) or value is None else str(value).strip()
+    if not text:
+        raise LabError(f"{name} is empty: type something first")
+    return text
+
+
+def form_settings(paradigm: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A paradigm's settings form (setting name → typed-in value) as config overrides.
+
+    Only the paradigm's own UI settings are read; a blank optional setting keeps the research's
+    default rule, and a value equal to the default is left out so config.json shows what changed.
+    """
+    spec = get_paradigm(paradigm)
+    out: dict[str, Any] = {}
+    for setting in settings_of(spec.name, spec.config_class):
+        if not setting.ui or setting.name not in values:
+            continue
+        value = coerce(setting, values[setting.name])
+        if value is not None and value != setting.default:
+            out[setting.name] = value
+    return out

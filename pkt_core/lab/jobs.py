@@ -1,0 +1,186 @@
+"""Transfers in worker threads: the page starts one, polls it for progress and losses, may cancel
+it; a registry finds each visitor session's running job."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from ..figures import loss_figure
+from ..paradigms import TransferCancelled, get_paradigm, paradigm_names
+from ..runs import RunDir, new_run_path
+from ..transfer import PreparedTransfer, TransferRequest, prepare, run_transfer
+from .inputs import LabError, as_int, as_text, form_settings, readable
+from .views import TransferView, result_markdown
+
+
+@dataclass
+class Snapshot:
+    status: str  # 'running' | 'complete' | 'failed' | 'cancelled'
+    done: int
+    total: int
+    message: str
+    elapsed: float
+    eta: float | None
+    rows: list[dict[str, Any]]
+    run_dir: Path
+    error: str | None = None
+    metrics: dict[str, Any] | None = None
+
+
+class TransferJob:
+    """One prepared transfer in a worker thread; the page polls it and may cancel it."""
+
+    def __init__(self, prepared: PreparedTransfer) -> None:
+        self.prepared = prepared
+        self.run_dir = Path(prepared.request.out or "")
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._progress = (0, 1, "starting")
+        # (total, first word of the message, when it began, done then): the ETA is per phase
+        self._phase: tuple[int, str, float, int] = (1, "", time.perf_counter(), 0)
+        self.started = time.perf_counter()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="pkt-transfer", daemon=True)
+
+    def start(self) -> "TransferJob":
+        self._thread.start()
+        return self
+
+    def _say(self, done: int, total: int, message: str) -> None:
+        with self._lock:
+            head = message.split(" ")[0]
+            total_prev, head_prev, _, _ = self._phase
+            if total != total_prev or head != head_prev:
+                self._phase = (total, head, time.perf_counter(), done)
+            self._progress = (done, total, message)
+
+    def _work(self) -> None:
+        try:
+            self.result = run_transfer(self.prepared, self._say, self._cancel.is_set)
+        except BaseException as err:  # noqa: BLE001 — reported through snapshot()
+            self.error = err
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            done, total, message = self._progress
+            _, _, t0, done0 = self._phase
+        now = time.perf_counter()
+        eta = (now - t0) / (done - done0) * (total - done) if done > done0 and total > done else None
+        rows = RunDir(self.run_dir).log_rows()
+        elapsed = now - self.started
+        if self.running:
+            return Snapshot("running", done, total, message, elapsed, eta, rows, self.run_dir)
+        if self.error is not None:
+            status = "cancelled" if isinstance(self.error, TransferCancelled) else "failed"
+            return Snapshot(status, done, total, message, elapsed, None, rows, self.run_dir,
+                            readable(self.error))
+        return Snapshot("complete", total, total, "done", elapsed, 0.0, rows, self.run_dir,
+                        metrics=self.result.metrics if self.result else None)
+
+    def watch(self, every: float = 0.5) -> Iterator[Snapshot]:
+        """Snapshots while the job runs (one per `every` seconds), then the final one."""
+        while self.running:
+            yield self.snapshot()
+            self._thread.join(every)
+        yield self.snapshot()
+
+    def views(self, every: float = 0.5) -> Iterator[TransferView]:
+        """What the Transfer tab shows, once per poll: the loss figure only when it changed."""
+        title = get_paradigm(self.prepared.paradigm.name).title
+        shown = -1
+        for snap in self.watch(every):
+            loss = None
+            if len(snap.rows) != shown or snap.status != "running":
+                shown, loss = len(snap.rows), loss_figure(snap.rows, f"{title}: training loss")
+            running = snap.status == "running"
+            yield TransferView(status=snapshot_markdown(snap, title), loss=loss,
+                               result=(result_markdown(snap.metrics, title) if not running
+                                       else "" if shown <= 1 else None),
+                               running=running, run_path=str(snap.run_dir.resolve()),
+                               done=snap.done, total=snap.total, message=snap.message,
+                               finished=snap.status == "complete",
+                               cancelled=snap.status == "cancelled", error=snap.error)
+
+
+def snapshot_markdown(snap: Snapshot, title: str) -> str:
+    if snap.status == "running":
+        eta = f" · ETA {snap.eta:.0f} s" if snap.eta is not None else ""
+        return (f"⏳ **{title}** — {snap.message} ({snap.done}/{snap.total}){eta} · "
+                f"{snap.elapsed:.0f} s elapsed")
+    if snap.status == "complete":
+        return f"✅ **{title}** finished in {snap.elapsed:.0f} s — saved as `{snap.run_dir.name}`"
+    icon = "⏹️" if snap.status == "cancelled" else "❌"
+    return (f"{icon} **{title} {snap.status}** after {snap.elapsed:.0f} s: {snap.error}. "
+            f"Completed checkpoints are kept in `{snap.run_dir.name}`.")
+
+
+class JobRegistry:
+    """The running transfer of each visitor session, so that session's cancel button finds it."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, TransferJob] = {}
+        self._lock = threading.Lock()
+
+    def busy(self, key: str) -> bool:
+        with self._lock:
+            job = self._jobs.get(key)
+            return job is not None and job.running
+
+    def add(self, key: str, job: TransferJob) -> None:
+        with self._lock:
+            self._jobs[key] = job
+
+    def remove(self, key: str, job: TransferJob) -> None:
+        with self._lock:
+            if self._jobs.get(key) is job:
+                del self._jobs[key]
+
+    def cancel(self, key: str) -> bool:
+        with self._lock:
+            job = self._jobs.get(key)
+        if job is None or not job.running:
+            return False
+        job.cancel()
+        return True
+
+
+JOBS = JobRegistry()
+
+
+def start_transfer(paradigm: str, teacher: str | None, student: str, task: str,
+                   settings: Mapping[str, Any], seed: Any = 0, eval_limit: Any = 50,
+                   root: Path | None = None, session: str | None = None) -> TransferJob:
+    """Check the form, prepare the transfer (every refusal happens here, before a thread or a
+    directory exists) and start it in a fresh run directory of its own.
+
+    `settings` is the paradigm's settings form (setting name → typed-in value)."""
+    if session is not None and JOBS.busy(session):
+        raise LabError("a transfer is already running in this session; cancel it or wait")
+    if paradigm not in paradigm_names():
+        raise LabError(f"unknown paradigm '{paradigm}'; choose one of {', '.join(paradigm_names())}")
+    task = as_text(task, "the task")
+    request = TransferRequest(paradigm=paradigm, student=as_text(student, "the student"),
+                              teacher=(teacher or "").strip() or None, task=task,
+                              settings=form_settings(paradigm, settings),
+                              seed=as_int(seed, "the seed", 0, 2**31 - 1),
+                              out=str(new_run_path(paradigm, task, root)),
+                              eval_limit=as_int(eval_limit, "the number of test items", 1, 10_000))
+    try:
+        prepared = prepare(request)
+    except Exception as err:  # noqa: BLE001 — one readable line
+        raise LabError(readable(err)) from err
+    job = TransferJob(prepared).start()
+    if session is not None:
+        JOBS.add(session, job)
+    return job

@@ -1,0 +1,144 @@
+"""Typed views: what each tab shows, as Markdown and Plotly figures, with the Markdown written here.
+
+A view is a plain dataclass whose field names say what they hold; app.py maps fields to widgets
+by name. Computing a view is the job of analysis.py, compare.py, history.py and jobs.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ..analyse import LayerComparison, StabilityResult
+from ..models import ModelShape
+
+
+# ---- 1. pair --------------------------------------------------------------------------------------
+@dataclass
+class PairView:
+    teacher_card: str
+    student_card: str
+    verdict: str
+    ok: bool
+    report: dict[str, Any] | None = None  # the pair check as JSON (for the API)
+
+
+def model_card(role: str, ref: str, shape: ModelShape | None, source: str, error: str | None) -> str:
+    icon = "🎓" if role == "teacher" else "🎒"
+    head = f"### {icon} {role.title()} — `{ref or '(none)'}`\n"
+    if error or shape is None:
+        return head + f"\n⚠️ {error}\n"
+    params = f"{shape.n_params / 1e6:,.2f} M" if shape.n_params else "?"
+    rows = [("family", shape.family), ("layers", shape.n_layers), ("width (hidden)", shape.hidden),
+            ("FFN width", shape.ffn),
+            ("attention heads", f"{shape.n_heads} ({shape.n_kv_heads} KV) × {shape.head_dim}"),
+            ("vocabulary", f"{shape.vocab:,}"), ("parameters", params), ("source", source)]
+    return head + "\n| property | value |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
+
+
+def verdict_markdown(ok: bool, problems: Sequence[str], notes: Sequence[str], ratio: str,
+                     per_paradigm: Sequence[tuple[str, bool]], tokenizer_note: str) -> str:
+    text = f"**✅ compatible** — {ratio}.\n\n" if ok else f"**❌ incompatible:** {'; '.join(problems)}.\n\n"
+    marks = " · ".join(f"{title} {'✓' if fits else '✗'}" for title, fits in per_paradigm)
+    text += f"Per paradigm: {marks} ({tokenizer_note})."
+    if notes:
+        text += "\n\nNotes: " + "; ".join(notes) + "."
+    return text
+
+
+# ---- 2. locate ------------------------------------------------------------------------------------
+@dataclass
+class LocateView:
+    summary: str
+    layer_ffn: Any  # figures: layer curves on the relative-depth axis
+    layer_attn: Any
+    teacher_ffn: Any  # neuron score maps (layer × neuron)
+    student_ffn: Any
+    teacher_attn: Any
+    student_attn: Any
+    top_rows: list[list[Any]]
+    state: dict[str, Any]  # this visitor's last locate (JSON, kept in the page's state)
+    seconds: float = 0.0
+
+
+def _signed(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:+.2f}"
+
+
+def locate_summary(target: str, seconds: float, ffn: LayerComparison, attn: LayerComparison) -> str:
+    maps = [", ".join(f"{p.teacher_layer}→{p.student_layer}" for p in c.pairs) for c in (ffn, attn)]
+    lines = ["| | FFN | attention |", "|---|---|---|",
+             f"| depth-profile agreement (Spearman ρ) | {_signed(ffn.profile_spearman)} | "
+             f"{_signed(attn.profile_spearman)} |",
+             f"| top-{ffn.top_k} layer overlap | {ffn.top_overlap:.2f} | {attn.top_overlap:.2f} |",
+             f"| LaTen's layer map (teacher → student) | {maps[0]} | {maps[1]} |"]
+    return f"**Target token** {target} · located in {seconds:.2f} s\n\n" + "\n".join(lines)
+
+
+def stability_markdown(previous_prompt: str, rows: Sequence[tuple[str, str, StabilityResult]]) -> str:
+    table = "\n".join(f"| {role} | {'FFN' if kind == 'ffn' else 'attention'} | top-{st.k} | "
+                      f"{st.mean:.2f} | {st.chance:.2f} |" for role, kind, st in rows)
+    return ("**Stability** against your previous example "
+            f"(“{previous_prompt[:60]}…”): share of each layer's top neurons both examples pick — "
+            "LaTen re-locates with every example, so low overlap means it moves different neurons "
+            "each step.\n\n| model | kind | k | overlap | chance |\n|---|---|---|---|---|\n" + table)
+
+
+# ---- 3. incompatibility -----------------------------------------------------------------------------
+@dataclass
+class SimilarityView:
+    heatmaps: Any
+    reference_rows: list[list[Any]]  # module, the paper's mean, ours (mean), ours (std)
+    notes: str
+
+
+@dataclass
+class ParametricView:
+    curves: Any
+    summary: str
+
+
+# ---- 4. transfer -----------------------------------------------------------------------------------
+@dataclass
+class TransferView:
+    """One poll of a transfer: what the Transfer tab shows while it runs and when it ends."""
+    status: str
+    loss: Any | None  # None = the curve did not change since the last view
+    result: str | None  # None = keep what is shown
+    running: bool
+    run_path: str
+    done: int = 0  # progress within the current phase
+    total: int = 1
+    message: str = ""
+    finished: bool = False  # complete, with a model/ (it may be picked in Compare)
+    cancelled: bool = False
+    error: str | None = None
+
+
+def result_markdown(metrics: dict[str, Any] | None, paradigm_title: str) -> str:
+    if not metrics:
+        return ""
+    base, res = metrics["base"], metrics["result"]
+    return (f"| test split of `{metrics['task']}` ({res['n']} items) | score |\n|---|---|\n"
+            f"| base student | {base['score']:.3f} |\n| {paradigm_title} student | {res['score']:.3f} |\n"
+            f"| change | {metrics['delta']:+.3f} |")
+
+
+# ---- 5. compare -------------------------------------------------------------------------------------
+@dataclass
+class QuickEvalView:
+    summary: str
+    rows: list[list[Any]] = field(default_factory=list)  # model, item, reference, output, …
+
+
+# ---- 6. runs ----------------------------------------------------------------------------------------
+@dataclass
+class RunsView:
+    rows: list[list[Any]]
+    chart: Any
+
+
+@dataclass
+class RunDetailView:
+    summary: str
+    loss: Any
+    config: dict[str, Any]

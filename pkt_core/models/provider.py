@@ -1,0 +1,100 @@
+"""The one owner of loaded models: a small cache that the UI, transfers, `reproduce` and the CLI
+share, so each model is read from disk once.
+
+    MODELS.get(ref)     a shared model, for read-only use (locate, similarity, generation, scoring,
+                        and a transfer's teacher)
+    MODELS.take(ref)    a model the caller owns and may edit (a transfer's student): it leaves the
+                        cache, or is loaded fresh, so a transfer never holds two copies of it and
+                        never hands an edited model to the next reader
+    MODELS.shape(ref)   the model's shape from its config alone
+Every build holds `loading.BUILD_LOCK` (see there for why builds must be serialised).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .architectures import ModelShape
+from .loading import (BUILD_LOCK, LoadedModel, ModelRef, default_device, hub_cached_path,
+                      import_transformers, inspect_model, load_model, parse_dtype, resolve_ref,
+                      same_tokenizer)
+
+CacheKey = tuple[str, str, str]
+
+
+class ModelProvider:
+    """A least-recently-used cache of loaded models keyed by (location, device, dtype)."""
+
+    def __init__(self, size: int = 6) -> None:
+        self.size = size
+        self.loads = 0  # models read from disk by this provider (tests and benchmarks read it)
+        self._items: OrderedDict[CacheKey, LoadedModel] = OrderedDict()
+
+    @staticmethod
+    def _key(mref: ModelRef, device: str | None, dtype: Any) -> CacheKey:
+        where = str(mref.path.resolve()) if mref.path else f"hub:{mref.hub_id}"
+        device = device or default_device()  # so None and the default it means share one entry
+        return where, device, str(parse_dtype(dtype, device))
+
+    def _load(self, mref: ModelRef, device: str | None, dtype: Any) -> LoadedModel:
+        loaded = load_model(mref, device, dtype)
+        self.loads += 1
+        return loaded
+
+    def get(self, ref: str, device: str | None = None, dtype: str | torch.dtype | None = None
+            ) -> LoadedModel:
+        """A shared model; callers must not change its weights (use `take` for that)."""
+        import_transformers()
+        mref = resolve_ref(ref)
+        key = self._key(mref, device, dtype)
+        with BUILD_LOCK:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            loaded = self._load(mref, device, dtype)
+            self._items[key] = loaded
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+            return loaded
+
+    def take(self, ref: str, device: str | None = None, dtype: str | torch.dtype | None = None
+             ) -> LoadedModel:
+        """A model the caller owns: removed from the cache when it is there, else loaded."""
+        import_transformers()
+        mref = resolve_ref(ref)
+        with BUILD_LOCK:
+            cached = self._items.pop(self._key(mref, device, dtype), None)
+            return cached if cached is not None else self._load(mref, device, dtype)
+
+    def shape(self, ref: str) -> ModelShape:
+        return inspect_model(ref)
+
+    def cached(self) -> list[str]:
+        """What is loaded now (for a status line and for tests)."""
+        return [key[0] for key in self._items]
+
+    def clear(self) -> None:
+        with BUILD_LOCK:
+            self._items.clear()
+
+
+def tokenizers_match(teacher: str, student: str) -> bool | None:
+    """Whether two models share a vocabulary, from files already here (never downloads); None
+    when either tokenizer is not on this machine yet."""
+    import_transformers()
+    from transformers import AutoTokenizer
+
+    paths = []
+    for ref in (teacher, student):
+        mref = resolve_ref(ref)
+        path: Path | None = mref.path or (hub_cached_path(mref.hub_id) if mref.hub_id else None)
+        if path is None:
+            return None
+        paths.append(path)
+    return same_tokenizer(*(AutoTokenizer.from_pretrained(p) for p in paths))
+
+
+MODELS = ModelProvider()

@@ -1,0 +1,128 @@
+"""A paradigm declares everything about itself: registering a throw-away one from a temporary
+module puts it in `transfer --help`, the UI's choices and `reproduce`'s rows without editing any
+other file; registries refuse duplicate names."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pkt_core.paradigms import PARADIGMS, TransferError, coerce, get_paradigm, settings_of
+from pkt_core.paradigms.base import paradigm_names, register
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ECHO = '''
+from dataclasses import dataclass
+
+from pkt_core.paradigms import Paradigm, ParadigmConfig, register, setting
+from pkt_core.paradigms.base import TransferOutcome
+
+
+@dataclass
+class EchoConfig(ParadigmConfig):
+    strength: float = setting(0.5, "how hard the echo pushes back", label="echo strength",
+                              lo=0.0, hi=1.0, step=0.05)
+
+
+@register
+class Echo(Paradigm):
+    name, title, family = "echo", "Echo (throw-away)", "baseline"
+    description = "returns the student unchanged"
+    needs_teacher = False
+    needed_splits = ("train",)
+    table_order = 25
+    config_class = EchoConfig
+
+    def run(self, ctx, config):
+        ctx.log({"step": 1, "loss": 1.0})
+        return TransferOutcome(ctx.student.model, "merged", {"strength": config.strength})
+'''
+
+
+@pytest.fixture
+def echo_module(tmp_path, monkeypatch):
+    """The throw-away paradigm in a temporary module, named in PKT_PARADIGMS; unregistered after."""
+    name = f"pkt_echo_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(ECHO))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PKT_PARADIGMS", name)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+           "PKT_PARADIGMS": name, "HF_HUB_OFFLINE": "1"}
+    yield env
+    PARADIGMS.pop("echo", None)
+    sys.modules.pop(name, None)
+
+
+def test_a_new_paradigm_module_appears_in_the_cli_help(echo_module):
+    out = subprocess.run([sys.executable, "-m", "pkt_core", "transfer", "--help"], cwd=ROOT,
+                         env=echo_module, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    assert "echo" in text and "returns the student unchanged" in text
+    assert "--strength" in text and "echo: how hard the echo pushes back (default 0.5)" in text
+
+
+def test_a_new_paradigm_module_appears_in_the_ui_choices(echo_module):
+    script = ("import json, app, gradio as gr\n"
+              "demo = app.build_app()\n"
+              "radio = next(b for b in demo.blocks.values() if isinstance(b, gr.Radio) "
+              "and b.label == 'paradigm')\n"
+              "ids = [b.elem_id for b in demo.blocks.values() if getattr(b, 'elem_id', None)]\n"
+              "print(json.dumps({'choices': radio.choices, 'ids': ids}))\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=echo_module,
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    page = json.loads(out.stdout.strip().splitlines()[-1])
+    assert ["Echo (throw-away)", "echo"] in page["choices"]
+    assert "echo-strength" in page["ids"]  # its setting got a widget from its config
+
+
+def test_a_new_paradigm_module_appears_in_reproduce_rows(echo_module, tiny_models, tmp_path):
+    from pkt_core.reproduce import markdown_table, reproduce, table_rows
+
+    rows = table_rows()
+    assert rows[:2] == ["student", "teacher"] and "echo" in rows
+    assert rows.index("laten") < rows.index("echo") < rows.index("lora")  # its table_order, 25
+    table = reproduce(str(tiny_models["llama_deep"]), str(tiny_models["llama"]), ["facts"], [0],
+                      tmp_path / "out", paradigms=["echo"], eval_limit=2)
+    assert list(table["rows"]) == ["student", "teacher", "echo"]
+    assert "Echo (throw-away)" in markdown_table(table)
+    run = table["runs"][0]
+    assert run["paradigm"] == "echo" and not Path(run["run_dir"]).is_absolute()
+    assert (tmp_path / "out" / run["run_dir"] / "model").is_dir()
+
+
+def test_registries_refuse_duplicate_names():
+    laten = type(get_paradigm("laten"))
+    with pytest.raises(ValueError, match="'laten' is taken"):
+        register(laten)
+    assert type(PARADIGMS["laten"]) is laten  # the original stays
+
+
+def test_the_built_in_paradigms_declare_themselves():
+    assert paradigm_names() == ["seeking", "laten", "lora", "pissa"]  # the research's row order
+    laten = get_paradigm("laten")
+    assert laten.needed_splits == ("extract", "align") and laten.example_settings["steps"] == 4
+    assert get_paradigm("lora").needed_splits == ("train",) and not get_paradigm("lora").needs_teacher
+    for name in paradigm_names():
+        specs = settings_of(name, get_paradigm(name).config_class)
+        assert specs and all(s.help and s.label for s in specs)
+
+
+def test_settings_are_coerced_with_one_message_naming_the_setting():
+    specs = {s.name: s for s in settings_of("laten", get_paradigm("laten").config_class)}
+    assert coerce(specs["steps"], "4") == 4 and coerce(specs["steps"], "") is None
+    assert coerce(specs["transfer_rate"], 0.25) == 0.25
+    for value, message in (("2.5", "whole number"), ("abc", "must be a number"),
+                           (float("nan"), "finite"), ("0", "between 1 and 10000")):
+        with pytest.raises(TransferError, match=message):
+            coerce(specs["steps"], value)
+    with pytest.raises(TransferError, match="transfer rate must be between 0.01 and 1"):
+        coerce(specs["transfer_rate"], 5)

@@ -1,0 +1,43 @@
+"""House rules that keep the code readable, checked on the source (they fail on a regression):
+short functions and modules, no gradio below app.py, no machine paths in committed files."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = [ROOT / "app.py", *sorted((ROOT / "pkt_core").rglob("*.py"))]
+MAX_FUNCTION, MAX_MODULE = 80, 600
+
+
+def _functions(path: Path) -> list[tuple[str, int]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}", node.end_lineno - node.lineno + 1)
+            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def test_no_function_longer_than_80_lines_and_no_module_longer_than_600():
+    long_functions = [(name, n) for path in SOURCES for name, n in _functions(path) if n > MAX_FUNCTION]
+    long_modules = [(str(p.relative_to(ROOT)), n) for p in SOURCES
+                    if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE]
+    assert not long_functions, long_functions
+    assert not long_modules, long_modules
+
+
+def test_pkt_core_never_imports_gradio():
+    pattern = re.compile(r"^\s*(import gradio|from gradio)", re.M)
+    offenders = [str(p.relative_to(ROOT)) for p in SOURCES[1:] if pattern.search(p.read_text())]
+    assert not offenders, offenders
+
+
+def test_committed_text_carries_no_machine_paths():
+    """Run directories and results are written relative to the repository or an output folder.
+    (tests/ is not scanned: the sandbox tests aim escapes at such paths on purpose.)"""
+    machine = re.compile(r"(/tmp/|/root/|/home/[a-z]|/Users/[A-Za-z]|[A-Z]:\\\\Users)")
+    texts = [*SOURCES, ROOT / "README.md",
+             *[p for folder in ("docs", "assets", "benchmarks") for p in (ROOT / folder).rglob("*")
+               if p.suffix in (".json", ".md", ".py", ".jsonl") and p.is_file()]]
+    offenders = [str(p.relative_to(ROOT)) for p in texts
+                 if machine.search(p.read_text(encoding="utf-8", errors="replace"))]
+    assert not offenders, offenders
