@@ -22,6 +22,7 @@ from pkt_core.evaluate import evaluate_task  # noqa: E402
 from pkt_core.models import embedded_models, load_model  # noqa: E402
 from pkt_core.models.synthetic import save_random_model  # noqa: E402
 from pkt_core.tasks import get_task  # noqa: E402
+from pkt_core.tasks.toyworld import TOY_TASKS  # noqa: E402
 
 N_ITEMS = 32
 
@@ -36,7 +37,7 @@ def main() -> None:
     loaded = load_model(ref)
     report: dict = {"model": "pkt-tiny-student" if ref == "pkt-tiny-student" else "random 4x128",
                     "items_per_task": N_ITEMS, "tasks": {}}
-    for name in ("facts", "arith", "complete", "write"):
+    for name in TOY_TASKS:
         task = get_task(name)
         start = time.perf_counter()
         result = evaluate_task(loaded.model, loaded.tokenizer, task, "test", N_ITEMS)

@@ -155,7 +155,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
         _print_json(data)
         return 0
     print(f"{args.metric} similarity, student layers × teacher layers, on {described}")
-    for module, matrix in result.matrices.items():
+    for module in result.matrices:
         print(f"  {module:10} mean {result.mean[module]:+.3f}  std {result.std[module]:.3f}")
     return 0
 

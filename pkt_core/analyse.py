@@ -30,11 +30,12 @@ import numpy as np
 import torch
 
 from .locate import LocateResult
-from .models.architectures import ArchSpec, arch_for_config, block_part, decoder_layers
+from .models.architectures import (PROJECTIONS, ArchSpec, arch_for_config, block_part,
+                                   decoder_layers)
+from .models.loading import same_tokenizer
 
 REPR_MODULES: tuple[str, ...] = ("up_proj", "down_proj", "v_proj", "o_proj")
-LORA_MODULES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                 "down_proj")
+LORA_MODULES = PROJECTIONS  # every projection of a block
 METRICS = ("cka", "cosine")
 
 
@@ -226,10 +227,6 @@ class SimilarityResult:
                    int(data.get("n_points", 0)), list(data.get("notes", [])))
 
 
-def _same_vocab(tok_a: Any, tok_b: Any) -> bool:
-    return tok_a is tok_b or tok_a.get_vocab() == tok_b.get_vocab()
-
-
 def representation_similarity(teacher: ModelLike | tuple, student: ModelLike | tuple,
                               texts: Sequence[str], metric: str = "cka", unbiased: bool = False,
                               modules: Sequence[str] = REPR_MODULES, max_tokens: int = 2048,
@@ -251,7 +248,7 @@ def representation_similarity(teacher: ModelLike | tuple, student: ModelLike | t
     if t_tok is None or s_tok is None:
         raise ValueError("representation similarity needs each model's tokenizer")
     texts = [t for t in texts if t]
-    aligned = _same_vocab(t_tok, s_tok)
+    aligned = t_tok is s_tok or same_tokenizer(t_tok, s_tok)
     notes: list[str] = []
     grams: dict[str, dict[str, torch.Tensor]] = {}
     for role, model, tok, spec in (("teacher", t_model, t_tok, t_spec),

@@ -35,13 +35,16 @@ def test_one_ui_transfer_loads_each_model_once(tiny_models, tmp_path, counted_lo
     teacher, student = str(tiny_models["llama_deep"]), str(tiny_models["llama"])
     lab.pair_report(teacher, student)  # the Pair tab's check reads configs, never weights
     assert not counted_loads
+    prompt, answer = lab.task_example("facts", 0)
+    lab.locate_pair(teacher, student, prompt, answer)  # the visitor looks first: both load here
     job = lab.start_transfer("laten", teacher, student, "facts", {"steps": 2}, eval_limit=2,
                              root=tmp_path)
     final = list(job.views(0.2))[-1]
     assert final.finished, final.error
     assert counted_loads == Counter({str(Path(teacher).resolve()): 1,
                                      str(Path(student).resolve()): 1})
-    # the teacher stays cached for the next reader; the edited student did not go back
+    # the transfer reused both (the student taken out of the cache, not read again); the teacher
+    # stays cached for the next reader, the edited student did not go back
     assert lab.MODELS.cached() == [str(Path(teacher).resolve())]
     lab.MODELS.clear()
 

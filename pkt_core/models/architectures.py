@@ -59,6 +59,11 @@ ARCHITECTURES: tuple[ArchSpec, ...] = (
     ArchSpec(family="qwen3", model_types=("qwen3",)),
 )
 
+# The per-block weight matrices every supported family has, by short name (the ArchSpec fields):
+# what LoRA adapts and what parametric similarity compares.
+PROJECTIONS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                "down_proj")
+
 # Known families we refuse on purpose, with the reason shown to the user.
 REFUSED: dict[str, str] = {
     "phi3": "fuses gate/up into one gate_up_proj and q/k/v into qkv_proj",

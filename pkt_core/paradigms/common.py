@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..models.architectures import PROJECTIONS
 from ..tasks import Example, Task
 from .base import TransferContext, check_finite
 
@@ -134,7 +135,7 @@ def finetune(model: Any, tokenizer: Any, task: Task, train: Sequence[Example], c
 
 
 # ---- LoRA on the student (shared by Seeking and the LoRA/PiSSA baselines) ----------------------
-LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+LORA_MODULES = PROJECTIONS  # LoRA adapts every projection of a block, as the research does
 
 
 def attach_lora(student: Any, modules: Sequence[str], rank: int, alpha: float,
