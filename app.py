@@ -67,7 +67,7 @@ def _session(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "local"
 
 
-def shown(tab: Any, view: Any) -> dict[Any, Any]:
+def view_updates(tab: Any, view: Any) -> dict[Any, Any]:
     """A view's fields → the tab's widgets of the same name (None = leave the widget as it is)."""
     return {getattr(tab, f.name): getattr(view, f.name) for f in dataclasses.fields(view)
             if hasattr(tab, f.name) and getattr(view, f.name) is not None}
@@ -82,7 +82,7 @@ def declare_keywords(fn: Any, names: list[str]) -> None:
     fn.__signature__ = signature.replace(parameters=kept + extra)
 
 
-def outputs(tab: Any, view_class: type) -> list[Any]:
+def view_outputs(tab: Any, view_class: type) -> list[Any]:
     """The tab's widgets a view of this class fills (the event's outputs)."""
     return [getattr(tab, f.name) for f in dataclasses.fields(view_class) if hasattr(tab, f.name)]
 
@@ -121,17 +121,17 @@ def pair_tab() -> PairTab:
 def wire_pair(tab: PairTab) -> None:
     @_safe
     def check_pair(teacher, student):
-        return shown(tab, lab.pair_report(teacher, student))
+        return view_updates(tab, lab.pair_report(teacher, student))
 
     @_safe
     def preset_pair(name):
         return lab.preset_pair(name)
 
     pair_in = {"teacher": tab.teacher, "student": tab.student}
-    tab.check.click(check_pair, None, outputs(tab, lab.PairView), inputs_kwargs=pair_in,
+    tab.check.click(check_pair, None, view_outputs(tab, lab.PairView), inputs_kwargs=pair_in,
                     api_name="check_pair")
     tab.preset.input(preset_pair, tab.preset, [tab.teacher, tab.student], api_name="preset_pair").then(
-        check_pair, None, outputs(tab, lab.PairView), inputs_kwargs=pair_in,
+        check_pair, None, view_outputs(tab, lab.PairView), inputs_kwargs=pair_in,
         api_name="check_preset_pair")
 
 
@@ -198,12 +198,12 @@ def wire_locate(tab: LocateTab, pair: PairTab) -> None:
     def locate(teacher, student, prompt, answer, chat, normalise, previous,
                progress=gr.Progress(track_tqdm=True)):
         progress(0.1, desc="locating in teacher and student")
-        return shown(tab, lab.locate_pair(teacher, student, prompt, answer, bool(chat),
+        return view_updates(tab, lab.locate_pair(teacher, student, prompt, answer, bool(chat),
                                           bool(normalise), previous))
 
     tab.fill.click(task_example, None, [tab.prompt, tab.answer], api_name="task_example",
                    inputs_kwargs={"task": tab.task, "index": tab.index})
-    tab.run.click(locate, None, outputs(tab, lab.LocateView), api_name="locate", **HEAVY,
+    tab.run.click(locate, None, view_outputs(tab, lab.LocateView), api_name="locate", **HEAVY,
                   inputs_kwargs={"teacher": pair.teacher, "student": pair.student,
                                  "prompt": tab.prompt, "answer": tab.answer, "chat": tab.chat,
                                  "normalise": tab.normalise, "previous": tab.state})
@@ -252,19 +252,19 @@ def wire_incompatibility(tab: IncompatibilityTab, pair: PairTab) -> None:
     @GPU(duration=60)
     def similarity(teacher, student, task, metric, n_texts, progress=gr.Progress(track_tqdm=True)):
         progress(0.1, desc="module outputs of both models")
-        return shown(tab, lab.similarity_view(teacher, student, task, metric, n_texts))
+        return view_updates(tab, lab.similarity_view(teacher, student, task, metric, n_texts))
 
     @_safe
     @GPU(duration=60)
     def parametric(teacher, student, rank, progress=gr.Progress(track_tqdm=True)):
         progress(0.1, desc="SVD of every matrix")
-        return shown(tab, lab.parametric_view(teacher, student, rank))
+        return view_updates(tab, lab.parametric_view(teacher, student, rank))
 
     pair_in = {"teacher": pair.teacher, "student": pair.student}
-    tab.compute.click(similarity, None, outputs(tab, lab.SimilarityView), api_name="similarity",
+    tab.compute.click(similarity, None, view_outputs(tab, lab.SimilarityView), api_name="similarity",
                       inputs_kwargs={**pair_in, "task": tab.task, "metric": tab.metric,
                                      "n_texts": tab.n_texts}, **HEAVY)
-    tab.parametric.click(parametric, None, outputs(tab, lab.ParametricView), api_name="parametric",
+    tab.parametric.click(parametric, None, view_outputs(tab, lab.ParametricView), api_name="parametric",
                          inputs_kwargs={**pair_in, "rank": tab.rank}, **HEAVY)
 
 
@@ -309,11 +309,12 @@ def transfer_tab() -> TransferTab:
             with gr.Group(visible=name == "laten") as groups[name]:
                 gr.Markdown(f"**{title}** — {lab.paradigm_description(name)}")
                 with gr.Row():
-                    settings[name] = {spec.name: setting_widget(spec, f"{name}-{spec.name.replace('_', '-')}")
-                                      for spec in lab.ui_settings(name)}
+                    settings[name] = {s.name: setting_widget(s, f"{name}-{s.name.replace('_', '-')}")
+                                      for s in lab.ui_settings(name)}
         with gr.Row():
             seed = gr.Number(0, label="seed", precision=0)
-            eval_limit = gr.Slider(1, 300, value=50, step=1, label="test items scored before/after")
+            eval_limit = gr.Slider(1, 300, value=lab.UI_EVAL_LIMIT, step=1,
+                                   label="test items scored before/after")
     with gr.Row():
         run = gr.Button("Run transfer", variant="primary", elem_id="run-transfer")
         cancel = gr.Button("Cancel", variant="stop")
@@ -354,17 +355,21 @@ def wire_transfer(tab: TransferTab, pair: PairTab, compare: "CompareTab", runs: 
                 progress((view.done, max(view.total, 1)), desc=view.message, unit="steps")
                 if not view.running:
                     break
-                yield {**shown(tab, view), tab.cancel_note: ""}
+                yield {**view_updates(tab, view), tab.cancel_note: ""}
         finally:
-            if job.running:  # the visitor left: stop the worker so the heavy slot is really free
-                job.cancel()
+            # The visitor left (or the page failed): stop the worker and keep this heavy slot
+            # until it has, so the next job never shares the models with it.
+            job.stop()
             lab.JOBS.remove(key, job)
         if view.error and not view.cancelled:
             gr.Warning(f"{lab.paradigm_title(paradigm)} failed: {view.error}")
         mine = list(mine or []) + [view.run_path]
-        chosen = {p: view.run_path if view.finished and p == paradigm else None for p in compare.runs}
-        yield {**shown(tab, view), tab.mine: mine, runs.rows: lab.runs_rows(mine),
-               **_run_pickers(compare, runs, student, chosen, view.run_path)}
+        pickers = {runs.pick: gr.Dropdown(choices=lab.run_choices(finished_only=False),
+                                          value=view.run_path)}
+        if view.finished and paradigm in compare.runs:  # the other pickers keep their choice
+            pickers[compare.runs[paradigm]] = gr.Dropdown(choices=lab.run_choices(paradigm),
+                                                          value=view.run_path)
+        yield {**view_updates(tab, view), tab.mine: mine, runs.rows: lab.runs_rows(mine), **pickers}
 
     def cancel(request: gr.Request):
         if lab.JOBS.cancel(_session(request)):
@@ -400,7 +405,7 @@ class CompareTab:
     temperature: Any
     seed: Any
     generate: Any
-    answers: list[Any]  # one box per lab.SLOTS entry, in that order
+    answers: list[Any]  # one box per lab.slot_labels() entry, in that order
     quick_task: Any
     quick_n: Any
     quick_run: Any
@@ -416,7 +421,7 @@ def compare_tab(student0: str) -> CompareTab:
     with gr.Row():
         runs = {p: gr.Dropdown(lab.run_choices(p), label=f"{lab.paradigm_title(p)} run",
                                value=lab.default_run(p, student0), allow_custom_value=True)
-                for p in ("seeking", "laten")}
+                for p in lab.COMPARED}
         with_teacher = gr.Checkbox(True, label="include the teacher")
     with gr.Row():
         max_new_tokens = gr.Slider(1, 256, value=48, step=1, label="max new tokens")
@@ -428,7 +433,7 @@ def compare_tab(student0: str) -> CompareTab:
     generate = gr.Button("Generate side by side", variant="primary", elem_id="compare-btn")
     with gr.Row():
         answers = [gr.Textbox(label=label, lines=6, elem_id=f"out-{i}", buttons=["copy"])
-                   for i, label in enumerate(lab.SLOTS)]
+                   for i, label in enumerate(lab.slot_labels())]
     gr.Markdown("### Quick evaluation")
     with gr.Row():
         quick_task = gr.Dropdown(TASKS, value="facts", label="task")
@@ -456,7 +461,7 @@ def wire_compare(tab: CompareTab, pair: PairTab) -> None:
                    progress=gr.Progress(track_tqdm=True)):
         progress(0.05, desc="evaluating")
         slots = lab.lineup(student, seeking_run, laten_run, teacher, bool(with_teacher))
-        return shown(tab, lab.quick_eval(slots, task, n_items))
+        return view_updates(tab, lab.quick_eval(slots, task, n_items))
 
     lineup = {"student": pair.student, "seeking_run": tab.runs["seeking"],
               "laten_run": tab.runs["laten"], "teacher": pair.teacher,
@@ -464,7 +469,7 @@ def wire_compare(tab: CompareTab, pair: PairTab) -> None:
     tab.generate.click(compare, None, tab.answers, api_name="compare", **HEAVY, inputs_kwargs={
         **lineup, "prompt": tab.prompt, "max_new_tokens": tab.max_new_tokens,
         "temperature": tab.temperature, "seed": tab.seed})
-    tab.quick_run.click(quick_eval, None, outputs(tab, lab.QuickEvalView), api_name="quick_eval",
+    tab.quick_run.click(quick_eval, None, view_outputs(tab, lab.QuickEvalView), api_name="quick_eval",
                         inputs_kwargs={**lineup, "task": tab.quick_task, "n_items": tab.quick_n},
                         **HEAVY)
 
@@ -505,13 +510,13 @@ def wire_runs(tab: RunsTab, pair: PairTab, compare: CompareTab, transfer: Transf
     @_safe
     def runs(student, seeking_run, laten_run, mine):
         chosen = {"seeking": seeking_run, "laten": laten_run}
-        return {**shown(tab, lab.runs_view(mine)), **_run_pickers(compare, tab, student, chosen)}
+        return {**view_updates(tab, lab.runs_view(mine)), **_run_pickers(compare, tab, student, chosen)}
 
     @_safe
     def run_detail(run):
         if not run:
             return {tab.summary: "Pick a run.", tab.config: {}}
-        return shown(tab, lab.run_detail(run))
+        return view_updates(tab, lab.run_detail(run))
 
     @_safe
     def run_files(run):
@@ -519,9 +524,9 @@ def wire_runs(tab: RunsTab, pair: PairTab, compare: CompareTab, transfer: Transf
 
     runs_in = {"student": pair.student, "seeking_run": compare.runs["seeking"],
                "laten_run": compare.runs["laten"], "mine": transfer.mine}
-    runs_out = [*outputs(tab, lab.RunsView), *compare.runs.values(), tab.pick]
+    runs_out = [*view_outputs(tab, lab.RunsView), *compare.runs.values(), tab.pick]
     tab.refresh.click(runs, None, runs_out, inputs_kwargs=runs_in, api_name="runs")
-    tab.pick.change(run_detail, tab.pick, outputs(tab, lab.RunDetailView), api_name="run_detail")
+    tab.pick.change(run_detail, tab.pick, view_outputs(tab, lab.RunDetailView), api_name="run_detail")
     tab.prepare.click(run_files, tab.pick, tab.files, api_name="run_files")
 
     return runs
@@ -531,10 +536,10 @@ def wire_page_load(demo: gr.Blocks, pair: PairTab, compare: CompareTab, runs_tab
                    transfer: TransferTab, runs_event: Any) -> None:
     @_safe
     def page_load(teacher, student, seeking_run, laten_run, mine):
-        return {**shown(pair, lab.pair_report(teacher, student)),
+        return {**view_updates(pair, lab.pair_report(teacher, student)),
                 **runs_event(student, seeking_run, laten_run, mine)}
 
-    demo.load(page_load, None, [*outputs(pair, lab.PairView), *outputs(runs_tab, lab.RunsView),
+    demo.load(page_load, None, [*view_outputs(pair, lab.PairView), *view_outputs(runs_tab, lab.RunsView),
                                 *compare.runs.values(), runs_tab.pick], api_name="page_load",
               inputs_kwargs={"teacher": pair.teacher, "student": pair.student,
                              "seeking_run": compare.runs["seeking"],

@@ -17,9 +17,6 @@ from tqdm import tqdm
 # 2-core machine (measured), and PKT Lab's embedded models are small.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-Handler = Callable[[argparse.Namespace], int]
-
-
 def _progress_bar(desc: str) -> Callable[[int, int], None]:
     bar: dict[str, Any] = {}
 
@@ -64,11 +61,14 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_pair(args: argparse.Namespace) -> int:
-    from .models.provider import MODELS, tokenizers_match
+    from .models import inspect_model, tokenizers_match
     from .paradigms import check_pair_for
 
-    teacher, student = MODELS.shape(args.teacher), MODELS.shape(args.student)
-    same = tokenizers_match(args.teacher, args.student) if args.check_tokenizer else None
+    teacher, student = inspect_model(args.teacher), inspect_model(args.student)
+    same = tokenizers_match(args.teacher, args.student, download=True) if args.check_tokenizer else None
+    if args.check_tokenizer and same is None:
+        raise ValueError("tokenizers not compared: a tokenizer is not on this machine and the hub "
+                         "cannot be reached")
     report = check_pair_for(teacher, student, True if same is None else same, args.paradigm)
     if args.json:
         _print_json(report.as_dict())
@@ -162,7 +162,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
 
 # ---- transfer and runs --------------------------------------------------------------------------
 def _settings_flags(paradigms: list[str]) -> dict[str, list[Any]]:
-    """flag name → the SettingSpecs of every paradigm that has it (`--lr` is each one's own lr)."""
+    """setting name → the SettingSpec of every paradigm that has it (`--lr` is each one's own lr)."""
     from .paradigms import get_paradigm, settings_of
 
     flags: dict[str, list[Any]] = {}
@@ -171,17 +171,6 @@ def _settings_flags(paradigms: list[str]) -> dict[str, list[Any]]:
             if spec.cli:
                 flags.setdefault(spec.name, []).append(spec)
     return flags
-
-
-def _parse_setting(spec: Any) -> Callable[[str], Any]:
-    from .paradigms import TransferError, coerce
-
-    def parse(text: str) -> Any:
-        try:
-            return coerce(spec, text)
-        except TransferError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-    return parse
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -197,21 +186,21 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         text = "; ".join(f"{'/'.join(owners)}: {help_}{default}".replace("%", "%%")
                          for (help_, default), owners in said.items())
         group.add_argument(specs[0].flag, dest=f"setting_{name}", default=None,
-                           type=_parse_setting(specs[0]), metavar=name.upper(), help=text)
+                           metavar=name.upper(), help=text)
 
 
 def settings_from_args(args: argparse.Namespace, paradigms: list[str],
                        strict: bool = True) -> dict[str, dict[str, Any]]:
-    """paradigm → the overrides given on the command line. With `strict`, a flag that none of
-    `paradigms` has is refused."""
-    from .paradigms import get_paradigm, settings_of
+    """paradigm → the overrides given on the command line, each read with that paradigm's own
+    type and range. With `strict`, a flag that none of `paradigms` has is refused."""
+    from .paradigms import coerce, get_paradigm, settings_of
 
     given = {k[len("setting_"):]: v for k, v in vars(args).items()
              if k.startswith("setting_") and v is not None}
     out: dict[str, dict[str, Any]] = {p: {} for p in paradigms}
     for paradigm in paradigms:
-        own = {s.name for s in settings_of(paradigm, get_paradigm(paradigm).config_class) if s.cli}
-        out[paradigm] = {k: v for k, v in given.items() if k in own}
+        own = {s.name: s for s in settings_of(paradigm, get_paradigm(paradigm).config_class) if s.cli}
+        out[paradigm] = {k: coerce(own[k], v) for k, v in given.items() if k in own}
     unused = set(given) - {k for v in out.values() for k in v}
     if strict and unused:
         flags = ", ".join("--" + k.replace("_", "-") for k in sorted(unused))
@@ -455,7 +444,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()  # imports the paradigm modules (PKT_PARADIGMS may name a bad one)
+    except Exception as err:
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         return args.func(args)

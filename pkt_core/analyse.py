@@ -30,12 +30,11 @@ import numpy as np
 import torch
 
 from .locate import LocateResult
-from .models.architectures import (PROJECTIONS, ArchSpec, arch_for_config, block_part,
+from .models.architectures import (NEURON_MODULES, PROJECTIONS, ArchSpec, arch_for_config, block_part,
                                    decoder_layers)
 from .models.loading import same_tokenizer
 
-REPR_MODULES: tuple[str, ...] = ("up_proj", "down_proj", "v_proj", "o_proj")
-LORA_MODULES = PROJECTIONS  # every projection of a block
+REPR_MODULES = NEURON_MODULES  # the modules the research compares layer by layer
 METRICS = ("cka", "cosine")
 
 
@@ -368,7 +367,7 @@ class ParametricResult:
 
 def parametric_similarity(teacher: ModelLike | tuple | torch.nn.Module,
                           student: ModelLike | tuple | torch.nn.Module, rank: int = 16,
-                          modules: Sequence[str] = LORA_MODULES, layer_map: Sequence[int] | None = None,
+                          modules: Sequence[str] = PROJECTIONS, layer_map: Sequence[int] | None = None,
                           sensitivity: Mapping[Any, torch.Tensor] | None = None) -> ParametricResult:
     """Cosines of LoRA inits BA with the student's W and with W − BA, per student layer.
 

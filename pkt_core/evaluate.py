@@ -1,7 +1,7 @@
 """Evaluation: batched greedy generation, per-task scoring, per-item logs.
 
-This module owns generation: `generate` (batched, for scoring) and `stream_generate` (one prompt,
-token by token, for the UI's side-by-side view) cut their output at the same stop strings.
+This module owns generation: one decoding loop (`_decode`) behind `generate` (batched, for
+scoring) and `stream_generate` (one prompt, token by token, for the UI's side-by-side view).
 `evaluate_task(model, tokenizer, task, split)` is the one function every score in PKT Lab comes
 from (the CLI, the zoo's scores.json, transfer runs, the UI), so numbers agree wherever shown.
 Multiple-choice tasks are scored by the likelihood of each option after the prompt, as MMLU
@@ -44,16 +44,80 @@ def _device_of(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
+def _stop_token_ids(model: Any, tokenizer: Any) -> set[int]:
+    """Every token id that ends an answer: the tokenizer's EOS and the generation config's."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    extra = model.generation_config.eos_token_id
+    return ids | set(extra if isinstance(extra, list) else [extra] if extra is not None else [])
+
+
+def _next_tokens(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
+    """[B, V] logits → [B] tokens: argmax at temperature 0, else a seeded sample."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits / temperature, -1).cpu()
+    return torch.multinomial(probs, 1, generator=generator)[:, 0].to(logits.device)
+
+
 @torch.no_grad()
+def _decode(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int,
+            temperature: float = 0.0, seed: int = 0,
+            stop_strings: Sequence[str] = STOP_STRINGS) -> Iterator[list[list[int]]]:
+    """The one decoding loop behind `generate` and `stream_generate`.
+
+    A left-padded batch goes through the model once, then one token per row per step with a KV
+    cache; yields every row's new token ids after each step. A row ends at an end token (not
+    kept) or once a stop string appears in its text (the caller cuts there); the loop ends when
+    every row has. Sampling uses a private generator, so concurrent streams do not share
+    randomness.
+    """
+    if any(not p.strip() for p in prompts):
+        raise EvaluationError("empty prompt: type some text to continue")
+    if max_new_tokens < 1:
+        raise EvaluationError("max_new_tokens must be at least 1")
+    device = _device_of(model)
+    enc = tokenizer(list(prompts), return_tensors="pt", padding=True)
+    ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)  # [B, T]
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit and ids.shape[1] + 1 > limit:
+        raise EvaluationError(f"the prompt is {ids.shape[1]} tokens; this model reads at most {limit}")
+    steps = min(max_new_tokens, limit - ids.shape[1]) if limit else max_new_tokens
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, T]: left padding does not shift RoPE
+    stop_ids = _stop_token_ids(model, tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    new: list[list[int]] = [[] for _ in prompts]
+    live = [True] * len(prompts)
+    past, step_ids, step_pos = None, ids, positions
+    for _ in range(steps):
+        out = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos,
+                    past_key_values=past, use_cache=True, logits_to_keep=1)
+        past = out.past_key_values
+        tokens = _next_tokens(out.logits[:, -1].float(), temperature, generator).tolist()  # [B]
+        for row, token in enumerate(tokens):
+            if not live[row]:
+                tokens[row] = pad
+            elif token in stop_ids:
+                live[row], tokens[row] = False, pad
+            else:
+                new[row].append(token)
+                # a stop string is a few tokens at most: decode only the tail to look for it
+                tail = tokenizer.decode(new[row][-16:], skip_special_tokens=False)
+                live[row] = not any(stop in tail for stop in stop_strings)
+        yield new
+        if not any(live):
+            return
+        mask = torch.cat([mask, mask.new_ones(len(prompts), 1)], dim=1)
+        step_pos = step_pos[:, -1:] + 1
+        step_ids = torch.tensor(tokens, device=device)[:, None]
+
+
 def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = 64,
              batch_size: int = 16, stop_strings: Sequence[str] = STOP_STRINGS,
              progress: Progress | None = None) -> list[str]:
     """Greedy continuations of `prompts`, batched with left padding, cut at the stop strings."""
     if any(not p.strip() for p in prompts):
         raise EvaluationError("empty prompt: type some text to continue")
-    if max_new_tokens < 1:
-        raise EvaluationError("max_new_tokens must be at least 1")
-    device = _device_of(model)
     # Sort by length so each batch pads little; restore the caller's order at the end.
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     outputs: list[str] = [""] * len(prompts)
@@ -62,13 +126,12 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens:
     try:
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True).to(device)
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id,
-                                 stop_strings=list(stop_strings) or None, tokenizer=tokenizer)
-            texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-            for i, text in zip(idx, texts):
-                outputs[i] = cut_at_stop(text, stop_strings)
+            final: list[list[int]] = [[] for _ in idx]
+            for final in _decode(model, tokenizer, [prompts[i] for i in idx], max_new_tokens,
+                                 stop_strings=stop_strings):
+                pass
+            for i, row in zip(idx, final):
+                outputs[i] = cut_at_stop(tokenizer.decode(row, skip_special_tokens=True), stop_strings)
             if progress:
                 progress(min(start + batch_size, len(order)), len(order))
     finally:
@@ -76,48 +139,14 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens:
     return outputs
 
 
-def _stop_token_ids(model: Any, tokenizer: Any) -> set[int]:
-    """Every token id that ends an answer: the tokenizer's EOS and the generation config's."""
-    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
-    extra = model.generation_config.eos_token_id
-    return ids | set(extra if isinstance(extra, list) else [extra] if extra is not None else [])
-
-
-@torch.no_grad()
 def stream_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64,
                     temperature: float = 0.0, seed: int = 0,
                     stop_strings: Sequence[str] = STOP_STRINGS) -> Iterator[str]:
-    """One prompt, one token at a time with a KV cache: yields the answer so far, cut at the stop
-    strings as `generate` cuts it. Greedy at temperature 0, else seeded sampling (a private
-    generator, so concurrent streams do not share randomness)."""
-    if not prompt.strip():
-        raise EvaluationError("empty prompt: type some text to continue")
-    device = _device_of(model)
-    ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(device)  # [1, T]
-    limit = getattr(model.config, "max_position_embeddings", None)
-    if limit and ids.shape[1] + 1 > limit:
-        raise EvaluationError(f"the prompt is {ids.shape[1]} tokens; this model reads at most {limit}")
-    if limit:
-        max_new_tokens = min(max_new_tokens, limit - ids.shape[1])
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    stop_ids = _stop_token_ids(model, tokenizer)
-    past, step_ids, out_ids = None, ids, []
-    for _ in range(max_new_tokens):
-        out = model(input_ids=step_ids, past_key_values=past, use_cache=True)
-        past = out.past_key_values
-        logits = out.logits[0, -1].float()  # [V]
-        if temperature > 0:
-            probs = torch.softmax(logits / temperature, -1).cpu()
-            nxt = int(torch.multinomial(probs, 1, generator=gen))
-        else:
-            nxt = int(logits.argmax())
-        if nxt in stop_ids:
-            return
-        out_ids.append(nxt)
-        yield cut_at_stop(tokenizer.decode(out_ids, skip_special_tokens=True), stop_strings)
-        if any(s in tokenizer.decode(out_ids, skip_special_tokens=False) for s in stop_strings):
-            return
-        step_ids = torch.tensor([[nxt]], device=device)
+    """One prompt, token by token: yields the answer so far, cut at the stop strings as
+    `generate` cuts it (the same decoding loop). Greedy at temperature 0, else seeded sampling."""
+    for new in _decode(model, tokenizer, [prompt], max_new_tokens, temperature, seed, stop_strings):
+        if new[0]:
+            yield cut_at_stop(tokenizer.decode(new[0], skip_special_tokens=True), stop_strings)
 
 
 @torch.no_grad()

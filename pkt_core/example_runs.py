@@ -17,7 +17,8 @@ from typing import Any, Callable, Sequence
 import torch
 
 from .evaluate import evaluate_task
-from .models import embedded_models, embedded_role, load_model
+from .models import load_model
+from .models.loading import embedded_pair
 from .paradigms import get_paradigm, paradigm_names
 from .runs import RunDir
 from .tasks import get_task
@@ -36,13 +37,6 @@ def _to_bf16(model_dir: Path) -> None:
 
 def _dir_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
-
-
-def _embedded_pair() -> tuple[str, str]:
-    roles = {embedded_role(name): name for name in embedded_models()}
-    if not {"teacher", "student"} <= set(roles):
-        raise FileNotFoundError("the embedded family is not built (python -m pkt_core zoo build)")
-    return roles["teacher"], roles["student"]
 
 
 def _slim(run_dir: Path, keep: bool, task: str, eval_limit: int, seed: int) -> str:
@@ -75,8 +69,10 @@ def build_example_runs(out: str | Path = "assets/runs", teacher: str | None = No
     """One small finished run per paradigm (each with its own `example_settings`)."""
     say = progress or (lambda message: None)
     if teacher is None or student is None:
-        t_default, s_default = _embedded_pair()
-        teacher, student = teacher or t_default, student or s_default
+        pair = embedded_pair()
+        if pair is None:
+            raise FileNotFoundError("the embedded family is not built (python -m pkt_core zoo build)")
+        teacher, student = teacher or pair[0], student or pair[1]
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"out": str(root), "runs": {}}

@@ -19,13 +19,13 @@ from plotly.subplots import make_subplots
 
 from .analyse import ParametricResult, SimilarityResult, compare_layer_attribution
 from .locate import LocateResult
+from .models.architectures import NEURON_MODULES, PROJECTIONS
 from .paper import SIMILARITY_MEANS, SIMILARITY_SOURCE
 
 HEIGHT = 420  # px, per row of subplots
 SEQUENTIAL = "Viridis"  # CKA: [0, 1]
 DIVERGING = "RdBu_r"  # signed: blue < 0 < red, centred at 0
-MODULE_COLOURS = dict(zip(("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                           "down_proj"), qualitative.D3))
+MODULE_COLOURS = dict(zip(PROJECTIONS, qualitative.D3))
 METHOD_DASH = {"pissa": "solid", "seeking": "dash"}
 METHOD_LABEL = {"pissa": "PiSSA (student's own top-r)", "seeking": "Seeking-style (teacher sub-block)"}
 
@@ -273,7 +273,7 @@ def save_figure(fig: go.Figure, path_html: str | Path, data: Any = None) -> tupl
 
 
 # ---- LaTen: does the hypernetwork bring teacher parameters into the student's space? ----------
-ALIGN_MODULES = ("up_proj", "down_proj", "v_proj", "o_proj")
+ALIGN_MODULES = NEURON_MODULES
 ALIGN_METHODS = {"hypernetwork": "trained hypernetwork", "naive": "naive sub-block (no learning)"}
 
 
@@ -292,7 +292,7 @@ def alignment_heatmaps(alignment: Mapping[str, Any]) -> go.Figure:
                 z=z.tolist(), coloraxis="coloraxis",
                 hovertemplate=(f"{module}, {ALIGN_METHODS[method]}<br>student layer %{{y}} · teacher "
                                "layer %{x}<br>mean cosine %{z:.6f}<extra></extra>")), row=r, col=c)
-            kind = "ffn" if module in ("up_proj", "down_proj") else "attn"
+            kind = "ffn" if module.startswith(("up", "down")) else "attn"
             pairs = used.get(kind, [])
             fig.add_trace(go.Scatter(x=pairs, y=list(range(len(pairs))), mode="markers",
                                      marker={"symbol": "square-open", "size": 12, "color": "black"},

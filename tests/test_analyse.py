@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from pkt_core.analyse import (LORA_MODULES, REPR_MODULES, LayerComparison, LayerPair, ParametricResult,
+from pkt_core.analyse import (PROJECTIONS, REPR_MODULES, LayerComparison, LayerPair, ParametricResult,
                               SimilarityResult, StabilityResult, compare_layer_attribution,
                               depth_layer_map, largest_subblock, linear_cka, locate_stability,
                               parametric_similarity, relative_depth, representation_similarity,
@@ -151,7 +151,7 @@ def test_svd_lora_init_is_best_rank_r():
 def test_pissa_identities(teacher, student):
     result = parametric_similarity(teacher, student, rank=16)
     assert result.layer_map == [0, 3] and result.layer_map_rule == "proportional depth"
-    for module in LORA_MODULES:
+    for module in PROJECTIONS:
         curves = result.curves["pissa"][module]
         assert len(curves["vs_original"]) == 2
         np.testing.assert_allclose(curves["vs_remainder"], 0.0, atol=1e-5)

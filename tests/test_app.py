@@ -349,7 +349,7 @@ def test_compare_streams_side_by_side(client, server, my_runs):
 def test_compare_with_empty_slots_says_why(client, server):
     final = client.predict(server.student, None, None, server.teacher, False, "Hello", 4, 0, 0,
                            api_name="/compare")
-    assert "no Seeking run" in final[1] and "teacher not included" in final[3]
+    assert "no Seeking (PostPKT) run" in final[1] and "teacher not included" in final[3]
 
 
 def test_quick_eval_per_item_table(client, server, my_runs):

@@ -64,3 +64,30 @@ def test_choice_tasks_are_scored_by_likelihood_with_the_letter_score_beside(llam
 def test_bad_limit_is_refused(llama):
     with pytest.raises(EvaluationError, match="limit"):
         evaluate_task(llama.model, llama.tokenizer, _ChoiceTask(), limit=0)
+
+
+@pytest.mark.parametrize("family", ["embedded", "llama", "qwen3"])
+def test_the_one_decoding_loop_matches_transformers_generate(tiny_models, family):
+    """`generate` (and `stream_generate`, the same loop) give what transformers' own greedy
+    generate gives, on a left-padded batch of different lengths (positions, cache, stop rules)."""
+    from pkt_core.evaluate import stream_generate
+    from pkt_core.models import load_model
+    from pkt_core.tasks.base import STOP_STRINGS, cut_at_stop
+
+    from pkt_core.tasks import get_task
+
+    # the shipped student (trained: its answers depend on every position) and random GQA models
+    loaded = load_model("pkt-tiny-student" if family == "embedded" else str(tiny_models[family]))
+    tok, model = loaded.tokenizer, loaded.model
+    arith = [get_task("arith").prompt(ex) for ex in get_task("arith").split("test")[:2]]
+    prompts = ["The capital of Velora is", "2 + 3 =", *arith, "def add(a, b):\n    return"]
+    ours = generate(model, tok, prompts, max_new_tokens=24, batch_size=8)
+    tok.padding_side = "left"
+    enc = tok(prompts, return_tensors="pt", padding=True)
+    out = model.generate(**enc, max_new_tokens=24, do_sample=False, pad_token_id=tok.pad_token_id,
+                         stop_strings=list(STOP_STRINGS), tokenizer=tok)
+    theirs = [cut_at_stop(t) for t in tok.batch_decode(out[:, enc["input_ids"].shape[1]:],
+                                                       skip_special_tokens=True)]
+    assert ours == theirs and any(ours)
+    streamed = list(stream_generate(model, tok, prompts[2], max_new_tokens=24))
+    assert streamed and streamed[-1] == ours[2] and len(streamed) > 1

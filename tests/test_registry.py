@@ -101,9 +101,15 @@ def test_a_new_paradigm_module_appears_in_reproduce_rows(echo_module, tiny_model
 
 def test_registries_refuse_duplicate_names():
     laten = type(get_paradigm("laten"))
-    with pytest.raises(ValueError, match="'laten' is taken"):
-        register(laten)
+
+    class Impostor(laten):  # another class under a taken name: a typo or a clash
+        pass
+
+    with pytest.raises(ValueError, match="'laten' is taken by pkt_core.paradigms.laten.LaTen"):
+        register(Impostor)
     assert type(PARADIGMS["laten"]) is laten  # the original stays
+    register(laten)  # the same class again (its module reloaded) is not a clash
+    assert type(PARADIGMS["laten"]) is laten
 
 
 def test_the_built_in_paradigms_declare_themselves():

@@ -41,3 +41,44 @@ def test_committed_text_carries_no_machine_paths():
     offenders = [str(p.relative_to(ROOT)) for p in texts
                  if machine.search(p.read_text(encoding="utf-8", errors="replace"))]
     assert not offenders, offenders
+
+
+# Which parts of pkt_core each layer may not import: data flows one way (ARCHITECTURE.md), so a
+# lower layer never reaches up.
+FORBIDDEN = {
+    "models": ("tasks", "paradigms", "lab", "figures", "transfer", "reproduce", "analyse", "locate"),
+    "tasks": ("models", "paradigms", "lab", "figures", "transfer", "reproduce"),
+    "paradigms": ("lab", "figures", "transfer", "reproduce", "example_runs"),
+    "locate": ("paradigms", "lab", "figures", "transfer", "analyse"),
+    "analyse": ("paradigms", "lab", "figures", "transfer"),
+    "figures": ("paradigms", "lab", "transfer"),
+    "transfer": ("lab", "figures"),
+}
+
+
+def _pkt_imports(path: Path) -> set[str]:
+    """The pkt_core subpackages/modules a file imports (relative imports resolved)."""
+    package = path.relative_to(ROOT).with_suffix("").parts[:-1]  # e.g. ('pkt_core', 'lab')
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = list(package[:len(package) - node.level + 1]) if node.level else []
+            parts = base + (node.module.split(".") if node.module else [])
+            names = [parts] if node.module else [parts + [a.name] for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name.split(".") for a in node.names]
+        else:
+            continue
+        found |= {p[1] for p in names if len(p) > 1 and p[0] == "pkt_core"}
+    return found
+
+
+def test_lower_layers_never_import_higher_ones():
+    broken = []
+    for path in SOURCES[1:]:
+        parts = path.relative_to(ROOT / "pkt_core").with_suffix("").parts
+        rules = FORBIDDEN.get(parts[0], ())
+        broken += [f"{path.relative_to(ROOT)} imports pkt_core.{name}"
+                   for name in sorted(_pkt_imports(path) & set(rules))]
+    assert not broken, broken
+    assert "paradigms" in _pkt_imports(ROOT / "pkt_core" / "transfer.py")  # the check reads imports

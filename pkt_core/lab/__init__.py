@@ -2,14 +2,14 @@
 notebooks and the CLI can call exactly what the page calls. Every function checks its input and
 raises `LabError` with one readable sentence; results are typed views (views.py).
 
-    inputs.py    LabError, readable, number/text checks, a paradigm's settings form
-    catalog.py   the pickers: default pair, models, presets, paradigms and their settings, tasks
-    analysis.py  Pair, Locate, Incompatibility → PairView, LocateView, SimilarityView, ParametricView
-    jobs.py      TransferJob (worker thread, progress, cancel), JOBS, start_transfer → TransferView
-    compare.py   side-by-side streamed generation and the quick evaluation
-    history.py   the Runs tab: saved runs, bars, one run's details and downloads
-    views.py     the typed views and their Markdown
-    learn.md     the Learn tab's course text
+    inputs.py      LabError, readable, number/text checks, a paradigm's settings form
+    catalog.py     the pickers: default pair, models, presets, paradigms and their settings, tasks
+    pair_tabs.py   Pair, Locate, Incompatibility (the tabs that study a pair) → their views
+    jobs.py        TransferJob (worker thread, progress, cancel), JOBS, start_transfer → TransferView
+    compare.py     side-by-side streamed generation and the quick evaluation
+    saved_runs.py  the Runs tab: saved runs, bars, one run's details and downloads
+    views.py       the typed views and their Markdown
+    learn.md       the Learn tab's course text
 """
 from __future__ import annotations
 
@@ -17,29 +17,31 @@ from pathlib import Path
 
 from ..models.provider import MODELS
 from ..paper import TABLE_COLUMNS as PUBLISHED_COLUMNS
-from .analysis import locate_pair, pair_report, parametric_view, similarity_view
 from .catalog import (TOY_TASKS, default_pair, device_banner, model_choices, paradigm_choices,
-                      paradigm_description, paradigm_title, preset_choices, preset_pair, task_example, ui_settings, warm_up)
-from .compare import SLOTS, compare_stream, lineup, quick_eval
-from .history import (RUN_COLUMNS, all_runs, checked_run, default_run, example_runs_root,
-                      published_rows, run_choices, run_detail, run_files, runs_rows, runs_view)
+                      paradigm_description, paradigm_title, preset_choices, preset_pair,
+                      task_example, ui_settings, warm_up)
+from .compare import COMPARED, compare_stream, lineup, quick_eval, slot_labels
 from .inputs import LabError, form_settings, readable
-from .jobs import JOBS, JobRegistry, Snapshot, TransferJob, start_transfer
+from .jobs import JOBS, UI_EVAL_LIMIT, JobRegistry, Snapshot, TransferJob, start_transfer
+from .pair_tabs import locate_pair, pair_report, parametric_view, similarity_view
+from .saved_runs import (RUN_COLUMNS, all_runs, checked_run, default_run, example_runs_root,
+                         published_rows, run_choices, run_detail, run_files, runs_rows, runs_view)
 from .views import (LocateView, PairView, ParametricView, QuickEvalView, RunDetailView, RunsView,
                     SimilarityView, TransferView)
 
 
 def learn_markdown() -> str:
     """The Learn tab's course text."""
-    return (Path(__file__).with_name("learn.md")).read_text(encoding="utf-8")
+    return Path(__file__).with_name("learn.md").read_text(encoding="utf-8")
 
 
-__all__ = ["MODELS", "JOBS", "SLOTS", "RUN_COLUMNS", "PUBLISHED_COLUMNS", "TOY_TASKS", "LabError",
-           "JobRegistry", "Snapshot", "TransferJob", "LocateView", "PairView", "ParametricView",
-           "QuickEvalView", "RunDetailView", "RunsView", "SimilarityView", "TransferView",
-           "all_runs", "checked_run", "compare_stream", "default_pair", "default_run",
-           "device_banner", "example_runs_root", "form_settings", "learn_markdown", "lineup",
-           "locate_pair", "model_choices", "pair_report", "paradigm_choices", "paradigm_description", "paradigm_title",
-           "parametric_view", "preset_choices", "preset_pair", "published_rows", "quick_eval",
-           "readable", "run_choices", "run_detail", "run_files", "runs_rows", "runs_view",
-           "similarity_view", "start_transfer", "task_example", "ui_settings", "warm_up"]
+__all__ = ["MODELS", "JOBS", "UI_EVAL_LIMIT", "COMPARED", "RUN_COLUMNS", "PUBLISHED_COLUMNS",
+           "TOY_TASKS", "LabError", "JobRegistry", "Snapshot", "TransferJob", "LocateView",
+           "PairView", "ParametricView", "QuickEvalView", "RunDetailView", "RunsView",
+           "SimilarityView", "TransferView", "all_runs", "checked_run", "compare_stream",
+           "default_pair", "default_run", "device_banner", "example_runs_root", "form_settings",
+           "learn_markdown", "lineup", "locate_pair", "model_choices", "pair_report",
+           "paradigm_choices", "paradigm_description", "paradigm_title", "parametric_view",
+           "preset_choices", "preset_pair", "published_rows", "quick_eval", "readable",
+           "run_choices", "run_detail", "run_files", "runs_rows", "runs_view", "similarity_view",
+           "slot_labels", "start_transfer", "task_example", "ui_settings", "warm_up"]

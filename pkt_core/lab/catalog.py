@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from ..models import PRESET_PAIRS, embedded_models, embedded_role, resolve_ref
+from ..models.loading import embedded_pair
 from ..models.loading import hub_cached_path
 from ..models.provider import MODELS
 from ..paradigms import SettingSpec, TransferError, get_paradigm, paradigm_names, settings_of
@@ -17,16 +18,13 @@ from ..tasks.toyworld import TOY_TASKS
 from .inputs import LabError, as_int, as_text
 
 __all__ = ["TOY_TASKS", "default_pair", "model_choices", "preset_choices", "preset_pair",
-           "paradigm_choices", "paradigm_description", "paradigm_title", "ui_settings", "task_example", "device_banner",
-           "warm_up"]
+           "paradigm_choices", "paradigm_description", "paradigm_title", "ui_settings",
+           "task_example", "device_banner", "warm_up"]
 
 
 def default_pair() -> tuple[str, str]:
     """The embedded teacher and student when built, else the embedded preset's names."""
-    roles = {embedded_role(name): name for name in embedded_models()}
-    if "teacher" in roles and "student" in roles:
-        return roles["teacher"], roles["student"]
-    return PRESET_PAIRS[0].teacher, PRESET_PAIRS[0].student
+    return embedded_pair() or (PRESET_PAIRS[0].teacher, PRESET_PAIRS[0].student)
 
 
 def model_choices() -> list[tuple[str, str]]:
@@ -107,7 +105,7 @@ def device_banner() -> str:
 def warm_up(load_models: bool = True) -> None:
     """Import the heavy libraries and inspect (and load) the default pair in a daemon thread, so
     the first visitor does not pay for it. Called after the server is up, never at import."""
-    from .analysis import pair_report
+    from .pair_tabs import pair_report
 
     def work() -> None:
         try:

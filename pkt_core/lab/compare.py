@@ -8,25 +8,32 @@ from typing import Any, Iterator, Sequence
 
 from ..evaluate import evaluate_task, stream_generate
 from ..models.provider import MODELS
+from ..paradigms import get_paradigm
 from ..tasks import get_task, render_chat
 from .inputs import LabError, as_float, as_int, as_text
 from .views import QuickEvalView
 
-SLOTS = ("base student", "PostPKT · Seeking", "PrePKT · LaTen", "teacher")
+# The research's two paradigms, side by side: PostPKT (Seeking) and PrePKT (LaTen).
+COMPARED = ("seeking", "laten")
 Slot = tuple[str, str | None]
+
+
+def slot_labels() -> tuple[str, ...]:
+    """The Compare slots: the base student, a run of each compared paradigm, the teacher."""
+    return ("base student", *(get_paradigm(p).title for p in COMPARED), "teacher")
 
 
 def lineup(student: str, seeking_run: str | None, laten_run: str | None, teacher: str | None,
            with_teacher: bool) -> list[Slot]:
     """The four Compare slots as (label, reference or None)."""
     refs = [student, seeking_run, laten_run, teacher if with_teacher else None]
-    return [(label, (ref or "").strip() or None) for label, ref in zip(SLOTS, refs)]
+    return [(label, (ref or "").strip() or None) for label, ref in zip(slot_labels(), refs)]
 
 
 def _empty_slot(label: str) -> str:
     if label == "teacher":
         return "(teacher not included)"
-    return f"(no {label.split('· ')[-1]} run chosen — pick a saved run or run a transfer)"
+    return f"(no {label} run chosen — pick a saved run or run a transfer)"
 
 
 def compare_stream(slots: Sequence[Slot], prompt: str, max_new_tokens: Any = 64,

@@ -34,8 +34,10 @@ class TransferJob:
     """One prepared transfer in a worker thread; the page polls it and may cancel it."""
 
     def __init__(self, prepared: PreparedTransfer) -> None:
+        if not prepared.request.out:
+            raise LabError("a transfer job needs its run directory chosen before it starts")
         self.prepared = prepared
-        self.run_dir = Path(prepared.request.out or "")
+        self.run_dir = Path(prepared.request.out)
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._progress = (0, 1, "starting")
@@ -66,6 +68,14 @@ class TransferJob:
 
     def cancel(self) -> None:
         self._cancel.set()
+
+    def stop(self, timeout: float = 600.0) -> bool:
+        """Cancel and wait for the worker to end (it stops after its current step); True when it
+        has. Whoever holds the heavy slot waits here, so the next job never shares the models
+        with a worker that is still running."""
+        self.cancel()
+        self._thread.join(timeout)
+        return not self.running
 
     @property
     def running(self) -> bool:
@@ -142,8 +152,9 @@ class JobRegistry:
             self._jobs[key] = job
 
     def remove(self, key: str, job: TransferJob) -> None:
+        """Forget a session's job once its worker has ended (a running one keeps the session busy)."""
         with self._lock:
-            if self._jobs.get(key) is job:
+            if self._jobs.get(key) is job and not job.running:
                 del self._jobs[key]
 
     def cancel(self, key: str) -> bool:
@@ -158,8 +169,13 @@ class JobRegistry:
 JOBS = JobRegistry()
 
 
+# Test items scored before and after a transfer started from the page: fewer than the CLI's 100,
+# so a visitor's run stays short.
+UI_EVAL_LIMIT = 50
+
+
 def start_transfer(paradigm: str, teacher: str | None, student: str, task: str,
-                   settings: Mapping[str, Any], seed: Any = 0, eval_limit: Any = 50,
+                   settings: Mapping[str, Any], seed: Any = 0, eval_limit: Any = UI_EVAL_LIMIT,
                    root: Path | None = None, session: str | None = None) -> TransferJob:
     """Check the form, prepare the transfer (every refusal happens here, before a thread or a
     directory exists) and start it in a fresh run directory of its own.

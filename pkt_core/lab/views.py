@@ -1,7 +1,7 @@
 """Typed views: what each tab shows, as Markdown and Plotly figures, with the Markdown written here.
 
 A view is a plain dataclass whose field names say what they hold; app.py maps fields to widgets
-by name. Computing a view is the job of analysis.py, compare.py, history.py and jobs.py.
+by name. Computing a view is the job of pair_tabs.py, compare.py, saved_runs.py and jobs.py.
 """
 from __future__ import annotations
 

@@ -64,6 +64,10 @@ ARCHITECTURES: tuple[ArchSpec, ...] = (
 PROJECTIONS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                 "down_proj")
 
+# The four matrices the research studies and LaTen moves: the FFN's up/down and attention's v/o,
+# whose rows or columns belong to one neuron each (PAPER_NOTES §3, §6).
+NEURON_MODULES: tuple[str, ...] = ("up_proj", "down_proj", "v_proj", "o_proj")
+
 # Known families we refuse on purpose, with the reason shown to the user.
 REFUSED: dict[str, str] = {
     "phi3": "fuses gate/up into one gate_up_proj and q/k/v into qkv_proj",

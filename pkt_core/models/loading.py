@@ -362,3 +362,25 @@ def _tokenizer_verdict(report: PairReport, paradigm: str | None,
 def same_tokenizer(tok_a: Any, tok_b: Any) -> bool:
     """Whether two tokenizers map every token to the same id (the one comparison in the lab)."""
     return tok_a.get_vocab() == tok_b.get_vocab()
+
+
+def tokenizers_match(teacher: str, student: str, download: bool = False) -> bool | None:
+    """Whether two models share a vocabulary. Reads the tokenizer files only (never weights);
+    without `download`, only files already here: None when either is not on this machine yet."""
+    import_transformers()
+    from transformers import AutoTokenizer
+
+    sources: list[str | Path] = []
+    for ref in (teacher, student):
+        mref = resolve_ref(ref)
+        path = mref.path or (hub_cached_path(mref.hub_id) if mref.hub_id else None)
+        if path is None and not (download and _hub_reachable()):
+            return None
+        sources.append(path or mref.hub_id or "")
+    return same_tokenizer(*(AutoTokenizer.from_pretrained(src) for src in sources))
+
+
+def embedded_pair() -> tuple[str, str] | None:
+    """The embedded family's (teacher, student) when both are built."""
+    roles = {embedded_role(name): name for name in embedded_models()}
+    return (roles["teacher"], roles["student"]) if {"teacher", "student"} <= set(roles) else None

@@ -12,15 +12,13 @@ Every build holds `loading.BUILD_LOCK` (see there for why builds must be seriali
 from __future__ import annotations
 
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from .architectures import ModelShape
-from .loading import (BUILD_LOCK, LoadedModel, ModelRef, default_device, hub_cached_path,
-                      import_transformers, inspect_model, load_model, parse_dtype, resolve_ref,
-                      same_tokenizer)
+from .loading import (BUILD_LOCK, LoadedModel, ModelRef, default_device, import_transformers,
+                      inspect_model, load_model, parse_dtype, resolve_ref)
 
 CacheKey = tuple[str, str, str]
 
@@ -37,6 +35,7 @@ class ModelProvider:
     def _key(mref: ModelRef, device: str | None, dtype: Any) -> CacheKey:
         where = str(mref.path.resolve()) if mref.path else f"hub:{mref.hub_id}"
         device = device or default_device()  # so None and the default it means share one entry
+        device = "cuda:0" if device == "cuda" else device  # as placement_kwargs places it
         return where, device, str(parse_dtype(dtype, device))
 
     def _load(self, mref: ModelRef, device: str | None, dtype: Any) -> LoadedModel:
@@ -79,22 +78,6 @@ class ModelProvider:
     def clear(self) -> None:
         with BUILD_LOCK:
             self._items.clear()
-
-
-def tokenizers_match(teacher: str, student: str) -> bool | None:
-    """Whether two models share a vocabulary, from files already here (never downloads); None
-    when either tokenizer is not on this machine yet."""
-    import_transformers()
-    from transformers import AutoTokenizer
-
-    paths = []
-    for ref in (teacher, student):
-        mref = resolve_ref(ref)
-        path: Path | None = mref.path or (hub_cached_path(mref.hub_id) if mref.hub_id else None)
-        if path is None:
-            return None
-        paths.append(path)
-    return same_tokenizer(*(AutoTokenizer.from_pretrained(p) for p in paths))
 
 
 MODELS = ModelProvider()

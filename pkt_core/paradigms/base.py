@@ -118,12 +118,14 @@ BUILT_IN = ("pkt_core.paradigms.laten", "pkt_core.paradigms.seeking", "pkt_core.
 
 
 def register(cls: type[Paradigm]) -> type[Paradigm]:
-    """Class decorator: one instance of each paradigm lives in the registry; a second paradigm
-    under a taken name is refused (a typo never silently replaces a method)."""
+    """Class decorator: one instance of each paradigm lives in the registry; another paradigm
+    under a taken name is refused (a typo never silently replaces a method), as tasks are."""
     if not cls.name or not cls.title:
         raise TypeError(f"{cls.__name__} must set a name and a title")
-    if cls.name in PARADIGMS:
-        taken = type(PARADIGMS[cls.name])
+    taken = type(PARADIGMS[cls.name]) if cls.name in PARADIGMS else None
+    same_class = taken is not None and (taken.__module__, taken.__qualname__) == (cls.__module__,
+                                                                                 cls.__qualname__)
+    if taken is not None and not same_class:  # (the same class again = its module was reloaded)
         raise ValueError(f"paradigm name '{cls.name}' is taken by {taken.__module__}.{taken.__qualname__}")
     PARADIGMS[cls.name] = cls()
     return cls

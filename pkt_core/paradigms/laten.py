@@ -28,12 +28,13 @@ from torch.func import functional_call
 
 from ..locate import LocateCache, LocateConfig, locate, locate_each
 from ..models import block_part
+from ..models.architectures import NEURON_MODULES
 from .base import (Paradigm, ParadigmConfig, TransferContext, TransferError, TransferOutcome,
                    check_finite, register)
 from .common import IGNORE, answer_span, lm_batch, one_cycle_lr
 from .settings import setting
 
-MODULES = ("up_proj", "down_proj", "v_proj", "o_proj")
+MODULES = NEURON_MODULES
 # How each module's located vectors sit in its weight: rows (dim 0) or columns (dim 1).
 _AXIS = {"up_proj": 0, "down_proj": 1, "v_proj": 0, "o_proj": 1}
 _KIND = {"up_proj": "ffn", "down_proj": "ffn", "v_proj": "attn", "o_proj": "attn"}

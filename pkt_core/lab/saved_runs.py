@@ -13,7 +13,7 @@ from .. import paper
 from ..figures import alignment_heatmaps, loss_figure, runs_chart, save_figure
 from ..models import ModelNotAvailable, resolve_ref
 from ..models.loading import ASSETS_DIR
-from ..reproduce import REFERENCE_ROWS, table_rows
+from ..reproduce import row_title, table_rows
 from ..runs import RunDir, default_runs_root, export_run, is_run_dir, list_runs
 from ..tasks.toyworld import TOY_TASKS
 from .catalog import paradigm_title
@@ -22,7 +22,6 @@ from .views import RunDetailView, RunsView, result_markdown
 
 RUN_COLUMNS = ["source", "run", "paradigm", "task", "teacher → student", "status", "base",
                "result", "change"]
-TEACHER_ROW = "teacher (its model card)"
 
 
 def example_runs_root() -> Path:
@@ -94,16 +93,14 @@ def runs_view(mine: Sequence[str] = ()) -> RunsView:
     in the research's row order."""
     runs = [r for r in all_runs() if r.get("result_score") is not None]
     tasks = sorted({r["task"] for r in runs}, key=lambda t: (t not in TOY_TASKS, t))
-    series: dict[str, dict[str, list[float]]] = {}
-    for row in table_rows():
-        series[TEACHER_ROW if row == "teacher" else REFERENCE_ROWS.get(row) or paradigm_title(row)] = {}
+    series: dict[str, dict[str, list[float]]] = {row_title(row): {} for row in table_rows()}
     for r in runs:
-        series[REFERENCE_ROWS["student"]].setdefault(r["task"], []).append(r["base_score"])
+        series[row_title("student")].setdefault(r["task"], []).append(r["base_score"])
         series.setdefault(paradigm_title(r["paradigm"]), {}).setdefault(r["task"], []).append(
             r["result_score"])
-        score = _teacher_scores(r["teacher"]).get(r["task"])
+        score = _teacher_scores(r["teacher"]).get(r["task"])  # from its model card
         if score is not None:
-            series[TEACHER_ROW].setdefault(r["task"], [score])
+            series[row_title("teacher")].setdefault(r["task"], [score])
     return RunsView(runs_rows(mine), runs_chart(tasks, {k: v for k, v in series.items() if v}))
 
 

@@ -15,7 +15,8 @@ from ..figures import (layer_score_curves, neuron_score_map, parametric_curves,
 from ..locate import KINDS, LocateConfig, LocateResult, locate
 from ..models import ModelShape, resolve_ref
 from ..models.loading import ref_availability
-from ..models.provider import MODELS, tokenizers_match
+from ..models import tokenizers_match
+from ..models.provider import MODELS
 from ..paradigms import check_pair_for, get_paradigm, paradigm_names
 from ..tasks import get_task, render_chat
 from .inputs import LabError, as_int, as_text, readable
