@@ -242,13 +242,17 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         close()
     m = result.metrics
     if args.json:
+        effects = {k: v for k, v in m["effects"].items() if k != "n"}
         _print_json({"run_dir": str(result.run_dir), "status": result.status,
                      "base_score": m["base"]["score"], "result_score": m["result"]["score"],
-                     "delta": m["delta"], "seconds": m["seconds"], "n": m["result"]["n"]})
+                     "delta": m["delta"], "seconds": m["seconds"], "n": m["result"]["n"],
+                     **effects})
     else:
         print(f"run: {result.run_dir}")
+        lo, hi = m["effects"]["change_ci95"]
         print(f"test score ({m['result']['n']} items): base student {m['base']['score']:.3f} → "
-              f"{args.paradigm} {m['result']['score']:.3f}  ({m['delta']:+.3f})")
+              f"{args.paradigm} {m['result']['score']:.3f}  ({m['delta']:+.3f}, 95% interval "
+              f"{lo:+.3f} to {hi:+.3f}); outputs changed: {m['effects']['changed_outputs']:.1%}")
     return 0
 
 

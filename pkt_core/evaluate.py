@@ -199,6 +199,7 @@ def _score_choice_by_likelihood(model: Any, tokenizer: Any, task: Task, examples
     for ex, lps in zip(examples, per_example):
         best = max(range(len(lps)), key=lambda k: lps[k])
         rows.append({"option_logprobs": [round(x, 4) for x in lps], "chosen": best,
+                     "correct_option": task.correct_option(ex),
                      "correct": best == task.correct_option(ex)})
     return rows
 

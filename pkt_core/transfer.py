@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import torch
 
+from .effects import output_effects, relative_update
 from .evaluate import evaluate_task
 from .models import PairReport, inspect_model
 from .models.provider import MODELS, ModelProvider
@@ -139,8 +140,10 @@ def run_transfer(req: TransferRequest | PreparedTransfer, progress: Progress | N
     except Exception as err:
         run.set_status("failed", str(err), checkpoints=len(run.checkpoints()))
         raise
+    effects = {**output_effects(base["items"], result["items"]),
+               "relative_update": relative_update(student, final_model)}
     metrics = {"task": task.name, "split": "test", "base": base, "result": result,
-               "delta": result["score"] - base["score"],
+               "delta": result["score"] - base["score"], "effects": effects,
                "seconds": round(time.perf_counter() - started, 2)}
     run.write_json("metrics.json", metrics)
     run.write_json("artifacts.json", outcome.artifacts)

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from ..models import PRESET_PAIRS, embedded_models, embedded_role, resolve_ref
+from ..models.controls import PREFIX as CONTROL_PREFIX
 from ..models.loading import embedded_pair
 from ..models.loading import hub_cached_path
 from ..models.provider import MODELS
@@ -31,6 +32,10 @@ def model_choices() -> list[tuple[str, str]]:
     """(label, reference) for the pickers: the embedded family, then the preset hub models."""
     out = [(f"{name} · embedded {embedded_role(name) or 'model'} · offline", name)
            for name in embedded_models()]
+    # the controls: a teacher's own weights, shuffled (same statistics, no knowledge)
+    out += [(f"{CONTROL_PREFIX}{name} · control: the {embedded_role(name)}'s weights shuffled",
+             f"{CONTROL_PREFIX}{name}") for name in embedded_models()
+            if embedded_role(name) not in (None, "student")]
     seen = {ref for _, ref in out}
     for preset in PRESET_PAIRS:
         for ref in (preset.teacher, preset.student):

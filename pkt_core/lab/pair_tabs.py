@@ -29,11 +29,12 @@ ROLES = ("teacher", "student")
 # ---- 1. pair --------------------------------------------------------------------------------------
 def _source(ref: str) -> str:
     mref = resolve_ref(ref)
+    control = "a control (weights shuffled) of " if mref.shuffled else ""
     if mref.kind == "embedded":
-        return "embedded, offline"
+        return control + "embedded, offline"
     if mref.kind == "run":
-        return "a PKT Lab run directory"
-    return ref_availability(mref)
+        return control + "a PKT Lab run directory"
+    return control + ref_availability(mref)
 
 
 def _tokenizer_check(teacher: str, student: str) -> tuple[bool, str]:

@@ -118,9 +118,36 @@ def result_markdown(metrics: dict[str, Any] | None, paradigm_title: str) -> str:
     if not metrics:
         return ""
     base, res = metrics["base"], metrics["result"]
-    return (f"| test split of `{metrics['task']}` ({res['n']} items) | score |\n|---|---|\n"
-            f"| base student | {base['score']:.3f} |\n| {paradigm_title} student | {res['score']:.3f} |\n"
-            f"| change | {metrics['delta']:+.3f} |")
+    table = (f"| test split of `{metrics['task']}` ({res['n']} items) | score |\n|---|---|\n"
+             f"| base student | {base['score']:.3f} |\n| {paradigm_title} student | {res['score']:.3f} |\n"
+             f"| change | {metrics['delta']:+.3f} |")
+    effects = metrics.get("effects")
+    return table + ("\n\n" + effects_markdown(effects) if effects else "")
+
+
+def effects_markdown(effects: dict[str, Any]) -> str:
+    """What the transfer did, in numbers and in words (runs saved before effects were measured
+    have none, and say nothing here)."""
+    lo, hi = effects["change_ci95"]
+    flips = effects["flips"]
+    update = effects.get("relative_update", {})
+    rows = [f"| outputs that changed | {effects['changed_outputs']:.1%} of {effects['n']} |",
+            f"| flips | {flips['wrong_to_right']} wrong → right, {flips['right_to_wrong']} right → wrong |",
+            f"| 95 % interval of the change | {lo:+.3f} to {hi:+.3f} (paired bootstrap over items) |"]
+    if "right_option_logprob_change" in effects:
+        rows.append(f"| right option's log-likelihood | {effects['right_option_logprob_change']:+.4f} "
+                    "nats on average |")
+    if update:
+        sizes = ", ".join(f"{m} {u['relative']:.2g}" for m, u in update.items())
+        rows.append(f"| weight update ‖ΔW‖/‖W‖ | {sizes} |")
+    text = "| what changed | |\n|---|---|\n" + "\n".join(rows)
+    if effects["changed_outputs"] == 0:
+        text += ("\n\n**Nothing changed:** every test answer is the base student's"
+                 + (f" (the update is {max(u['relative'] for u in update.values()):.1e} of the "
+                    "weights' size at most)." if update else ", and no weight moved."))
+    elif lo <= 0 <= hi:
+        text += "\n\n**No clear effect:** the interval of the change includes 0."
+    return text
 
 
 # ---- 5. compare -------------------------------------------------------------------------------------

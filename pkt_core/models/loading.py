@@ -12,13 +12,14 @@ import os
 import re
 import socket
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
 from .architectures import ArchSpec, ModelShape, arch_for_config, shape_of
+from .controls import shuffle_weights, split_control
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 EMBEDDED_DIR = ASSETS_DIR / "models"
@@ -45,6 +46,7 @@ class ModelRef:
     kind: str  # 'embedded' | 'local' | 'run' | 'hub'
     path: Path | None = None  # for embedded/local/run
     hub_id: str | None = None
+    shuffled: bool = False  # a control: `shuffled:REF` (see models.controls)
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,13 @@ def _available_hint() -> str:
 
 
 def resolve_ref(ref: str) -> ModelRef:
-    """Classify a model reference without loading anything."""
-    text = (ref or "").strip()
+    """Classify a model reference without loading anything (`shuffled:REF` is REF's control)."""
+    shuffled, inner = split_control((ref or "").strip())
+    mref = _resolve_plain(inner)
+    return replace(mref, text=(ref or "").strip(), shuffled=True) if shuffled else mref
+
+
+def _resolve_plain(text: str) -> ModelRef:
     if not text:
         raise ModelNotAvailable(f"no model given. {_available_hint()}")
     if text in embedded_models():
@@ -295,6 +302,8 @@ def load_model(ref: str | ModelRef, device: str | None = None, dtype: str | torc
         model = AutoModelForCausalLM.from_pretrained(
             path, trust_remote_code=trust_remote_code, **placement_kwargs(device, dtype, shard))
     model.eval()
+    if mref.shuffled:
+        shuffle_weights(model)
     n_params = sum(p.numel() for p in model.parameters())
     return LoadedModel(mref, model, tokenizer, spec, shape_of(config, n_params))
 

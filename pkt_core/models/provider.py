@@ -34,6 +34,7 @@ class ModelProvider:
     @staticmethod
     def _key(mref: ModelRef, device: str | None, dtype: Any) -> CacheKey:
         where = str(mref.path.resolve()) if mref.path else f"hub:{mref.hub_id}"
+        where = f"shuffled:{where}" if mref.shuffled else where  # a control is another model
         device = device or default_device()  # so None and the default it means share one entry
         device = "cuda:0" if device == "cuda" else device  # as placement_kwargs places it
         return where, device, str(parse_dtype(dtype, device))
