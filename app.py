@@ -2,15 +2,12 @@
 
 One small builder per tab returns its widgets as a named structure; handlers receive inputs by
 name (`inputs_kwargs`) and map the fields of a typed view (pkt_core.lab.views) to the widgets of
-the same name. Every event has an api_name (so `gradio_client` can drive the whole lab); heavy
+the same name (ui_glue.py holds those few shared pieces). Every event has an api_name (so `gradio_client` can drive the whole lab); heavy
 work shares one concurrency slot; per-visitor state lives in gr.State; errors reach the page as
 one readable line.
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
-import inspect
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -22,69 +19,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import gradio as gr  # noqa: E402
 
 from pkt_core import lab  # noqa: E402
+from ui_glue import (GPU, HEAVY, NAV, PRESET_INFO, cancel_job, declare_keywords,  # noqa: E402
+                     safe, session_key, setting_widget, view_outputs, view_updates)
 
-try:  # ZeroGPU Spaces: GPU-bound functions borrow a GPU per call; a no-op everywhere else.
-    import spaces
-
-    GPU = spaces.GPU
-except ImportError:
-    def GPU(fn=None, **_):  # type: ignore[no-redef]
-        return fn if callable(fn) else (lambda f: f)
-
-HEAVY = {"concurrency_id": "heavy", "concurrency_limit": 1}  # one model-bound job at a time
-NAV = {"api_visibility": "undocumented", "queue": False}  # page-only helpers, not the API
 TASKS = list(lab.TOY_TASKS)
-
-
-def _safe(fn):
-    """Turn any failure into a readable gr.Error (no traceback on the page); generators too."""
-    def fail(err: Exception) -> gr.Error:
-        return gr.Error(lab.readable(err), print_exception=not isinstance(err, ValueError))
-
-    if inspect.isgeneratorfunction(fn):
-        @functools.wraps(fn)
-        def gen(*args, **kwargs):
-            try:
-                yield from fn(*args, **kwargs)
-            except gr.Error:
-                raise
-            except Exception as err:
-                raise fail(err) from err
-        return gen
-
-    @functools.wraps(fn)
-    def call(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except Exception as err:
-            raise fail(err) from err
-    return call
-
-
-def _session(request: gr.Request | None) -> str:
-    return getattr(request, "session_hash", None) or "local"
-
-
-def view_updates(tab: Any, view: Any) -> dict[Any, Any]:
-    """A view's fields → the tab's widgets of the same name (None = leave the widget as it is)."""
-    return {getattr(tab, f.name): getattr(view, f.name) for f in dataclasses.fields(view)
-            if hasattr(tab, f.name) and getattr(view, f.name) is not None}
-
-
-def declare_keywords(fn: Any, names: list[str]) -> None:
-    """Declare a handler's `**kwargs` inputs as keyword parameters defaulting to None, so the API
-    marks each optional even where its widget starts blank (blank = the research's default rule)."""
-    signature = inspect.signature(fn)
-    kept = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
-    extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in names]
-    fn.__signature__ = signature.replace(parameters=kept + extra)
-
-
-def view_outputs(tab: Any, view_class: type) -> list[Any]:
-    """The tab's widgets a view of this class fills (the event's outputs)."""
-    return [getattr(tab, f.name) for f in dataclasses.fields(view_class) if hasattr(tab, f.name)]
 
 
 # ---- 1. pair ----------------------------------------------------------------------------------------
@@ -119,11 +57,11 @@ def pair_tab() -> PairTab:
 
 
 def wire_pair(tab: PairTab) -> None:
-    @_safe
+    @safe
     def check_pair(teacher, student):
         return view_updates(tab, lab.pair_report(teacher, student))
 
-    @_safe
+    @safe
     def preset_pair(name):
         return lab.preset_pair(name)
 
@@ -189,11 +127,11 @@ def locate_tab() -> LocateTab:
 
 
 def wire_locate(tab: LocateTab, pair: PairTab) -> None:
-    @_safe
+    @safe
     def task_example(task, index):
         return lab.task_example(task, index)
 
-    @_safe
+    @safe
     @GPU(duration=60)
     def locate(teacher, student, prompt, answer, chat, normalise, previous,
                progress=gr.Progress(track_tqdm=True)):
@@ -223,6 +161,11 @@ class IncompatibilityTab:
     parametric: Any
     curves: Any
     summary: Any
+    curve_run: Any  # the incompatibility curve: shipped for the embedded pair, re-run on demand
+    curve_cancel: Any
+    curve_status: Any
+    curve_plot: Any
+    curve_notes: Any
 
 
 def incompatibility_tab() -> IncompatibilityTab:
@@ -242,25 +185,51 @@ def incompatibility_tab() -> IncompatibilityTab:
     with gr.Row():
         rank = gr.Slider(1, 64, value=16, step=1, label="LoRA rank")
         parametric = gr.Button("Parametric similarity")
+    curves, summary = gr.Plot(label="parametric similarity"), gr.Markdown()
+    gr.Markdown("### The incompatibility curve\nDoes a teacher's update help more than the same-"
+                "sized update from its shuffled copy (same weights, no knowledge)?")
+    shipped = lab.shipped_curve(*lab.default_pair())
+    with gr.Row():
+        curve_run = gr.Button("Re-run the curve for this pair", elem_id="curve-btn")
+        curve_cancel = gr.Button("Cancel", variant="stop", size="sm")
     return IncompatibilityTab(task, metric, n_texts, compute, heatmaps, reference_rows, notes,
-                              rank, parametric, gr.Plot(label="parametric similarity"),
-                              gr.Markdown())
+                              rank, parametric, curves, summary, curve_run, curve_cancel,
+                              gr.Markdown(), gr.Plot(shipped.curve_plot, elem_id="curve",
+                                                     label="incompatibility curve"),
+                              gr.Markdown(shipped.curve_notes, elem_id="curve-notes"))
 
 
 def wire_incompatibility(tab: IncompatibilityTab, pair: PairTab) -> None:
-    @_safe
+    @safe
     @GPU(duration=60)
     def similarity(teacher, student, task, metric, n_texts, progress=gr.Progress(track_tqdm=True)):
         progress(0.1, desc="module outputs of both models")
         return view_updates(tab, lab.similarity_view(teacher, student, task, metric, n_texts))
 
-    @_safe
+    @safe
     @GPU(duration=60)
     def parametric(teacher, student, rank, progress=gr.Progress(track_tqdm=True)):
         progress(0.1, desc="SVD of every matrix")
         return view_updates(tab, lab.parametric_view(teacher, student, rank))
 
+    @safe
+    @GPU(duration=600)
+    def curve(teacher, student, task, request: gr.Request):
+        key = session_key(request)
+        job = lab.start_curve(teacher, student, task, session=key)
+        try:
+            for view in lab.curve_views(job):
+                yield ({tab.curve_status: view} if isinstance(view, str) else
+                       {**view_updates(tab, view), tab.curve_status: "✅ curve computed"})
+        finally:
+            job.stop()
+            lab.JOBS.remove(key, job)
+
     pair_in = {"teacher": pair.teacher, "student": pair.student}
+    tab.curve_run.click(curve, None, [tab.curve_status, tab.curve_plot, tab.curve_notes],
+                        inputs_kwargs={**pair_in, "task": tab.task}, api_name="curve", **HEAVY)
+    tab.curve_cancel.click(cancel_job, None, tab.curve_status, api_name="cancel_curve",
+                           concurrency_limit=None)
     tab.compute.click(similarity, None, view_outputs(tab, lab.SimilarityView), api_name="similarity",
                       inputs_kwargs={**pair_in, "task": tab.task, "metric": tab.metric,
                                      "n_texts": tab.n_texts}, **HEAVY)
@@ -274,6 +243,7 @@ class TransferTab:
     paradigm: Any
     task: Any
     groups: dict[str, Any]  # paradigm → its settings group (shown while it is chosen)
+    presets: dict[str, Any]  # paradigm → its preset switch (paradigms with several presets)
     settings: dict[str, dict[str, Any]]  # paradigm → setting name → widget, from its config
     seed: Any
     eval_limit: Any
@@ -286,30 +256,23 @@ class TransferTab:
     mine: Any  # this visitor's run paths
 
 
-def setting_widget(spec: Any, elem_id: str) -> Any:
-    """A widget for one paradigm setting, from the setting's declaration (label, help, range)."""
-    common = {"label": spec.label, "info": spec.help, "elem_id": elem_id}
-    if spec.lo is not None and spec.hi is not None and spec.step is not None:
-        return gr.Slider(spec.lo, spec.hi, value=spec.default, step=spec.step, **common)
-    if spec.kind is bool:
-        return gr.Checkbox(spec.default, **common)
-    if spec.kind is str:
-        return gr.Textbox(spec.default, **common)
-    # No minimum/maximum here: the setting's own check names it in its message ("epochs must be …").
-    return gr.Number(spec.default, precision=0 if spec.kind is int else None, **common)
-
-
 def transfer_tab() -> TransferTab:
     with gr.Row():
         paradigm = gr.Radio(lab.paradigm_choices(), value="laten", label="paradigm")
         task = gr.Dropdown(TASKS, value="facts", label="task")
-    groups, settings = {}, {}
+    groups, presets, settings = {}, {}, {}
     with gr.Accordion("Advanced — the research's defaults", open=False):
         for title, name in lab.paradigm_choices():
             with gr.Group(visible=name == "laten") as groups[name]:
                 gr.Markdown(f"**{title}** — {lab.paradigm_description(name)}")
+                named = lab.presets(name)
+                preset = lab.default_preset(name)
+                if len(named) > 1:
+                    presets[name] = gr.Radio(list(named), value=preset, label="defaults",
+                                             elem_id=f"{name}-defaults", info=PRESET_INFO)
                 with gr.Row():
-                    settings[name] = {s.name: setting_widget(s, f"{name}-{s.name.replace('_', '-')}")
+                    settings[name] = {s.name: setting_widget(s, f"{name}-{s.name.replace('_', '-')}",
+                                                             named[preset].get(s.name, s.default))
                                       for s in lab.ui_settings(name)}
         with gr.Row():
             seed = gr.Number(0, label="seed", precision=0)
@@ -320,7 +283,7 @@ def transfer_tab() -> TransferTab:
         cancel = gr.Button("Cancel", variant="stop")
     status, cancel_note = gr.Markdown(elem_id="transfer-status"), gr.Markdown()
     loss = gr.Plot(label="loss", elem_id="transfer-loss")
-    return TransferTab(paradigm, task, groups, settings, seed, eval_limit, run, cancel, status,
+    return TransferTab(paradigm, task, groups, presets, settings, seed, eval_limit, run, cancel, status,
                        cancel_note, loss, gr.Markdown(elem_id="transfer-result"), gr.State([]))
 
 
@@ -342,14 +305,15 @@ def _run_pickers(compare: "CompareTab", runs: "RunsTab", student: str | None,
 
 
 def wire_transfer(tab: TransferTab, pair: PairTab, compare: "CompareTab", runs: "RunsTab") -> None:
-    @_safe
+    @safe
     @GPU(duration=300)
     def transfer(paradigm, teacher, student, task, seed, eval_limit, mine, request: gr.Request,
                  progress=gr.Progress(track_tqdm=True), **settings):
         form = {name: settings[f"{paradigm}_{name}"] for name in tab.settings.get(paradigm, {})}
-        key = _session(request)
+        preset = settings.get(f"{paradigm}_defaults") or "research"
+        key = session_key(request)
         job = lab.start_transfer(paradigm, teacher, student, task, form, seed, eval_limit,
-                                 session=key)
+                                 session=key, preset=preset)
         try:
             for view in job.views(0.5):
                 progress((view.done, max(view.total, 1)), desc=view.message, unit="steps")
@@ -371,25 +335,27 @@ def wire_transfer(tab: TransferTab, pair: PairTab, compare: "CompareTab", runs: 
                                                           value=view.run_path)
         yield {**view_updates(tab, view), tab.mine: mine, runs.rows: lab.runs_rows(mine), **pickers}
 
-    def cancel(request: gr.Request):
-        if lab.JOBS.cancel(_session(request)):
-            return "⏹️ Cancelling — the run stops after its current step and keeps its checkpoints."
-        return "Nothing to cancel: no transfer is running in this session."
 
     def show_settings(paradigm):
         return [gr.Group(visible=name == paradigm) for name in tab.groups]
+
+    for name, switch in tab.presets.items():  # a preset fills its paradigm's widgets
+        widgets = tab.settings[name]
+        switch.change(lambda preset, n=name: list(lab.presets(n)[preset].values()), switch,
+                      list(widgets.values()), api_name=f"{name}_preset_values", **NAV)
 
     inputs = {"paradigm": tab.paradigm, "teacher": pair.teacher, "student": pair.student,
               "task": tab.task, "seed": tab.seed, "eval_limit": tab.eval_limit, "mine": tab.mine}
     settings = {f"{p}_{name}": widget for p, widgets in tab.settings.items()
                 for name, widget in widgets.items()}
+    settings |= {f"{p}_defaults": switch for p, switch in tab.presets.items()}
     declare_keywords(transfer, list(settings))
     inputs |= settings
     outs = [tab.status, tab.loss, tab.result, tab.cancel_note, tab.mine, runs.rows, runs.pick,
             *compare.runs.values()]
     tab.run.click(transfer, None, outs, inputs_kwargs=inputs, api_name="transfer",
                   show_progress_on=[tab.status], **HEAVY)
-    tab.cancel.click(cancel, None, tab.cancel_note, api_name="cancel_transfer",
+    tab.cancel.click(cancel_job, None, tab.cancel_note, api_name="cancel_transfer",
                      concurrency_limit=None)
     tab.paradigm.change(show_settings, tab.paradigm, list(tab.groups.values()),
                         api_name="show_settings", **NAV)
@@ -447,7 +413,7 @@ def compare_tab(student0: str) -> CompareTab:
 
 
 def wire_compare(tab: CompareTab, pair: PairTab) -> None:
-    @_safe
+    @safe
     @GPU(duration=60)
     def compare(student, seeking_run, laten_run, teacher, with_teacher, prompt, max_new_tokens,
                 temperature, seed):
@@ -455,7 +421,7 @@ def wire_compare(tab: CompareTab, pair: PairTab) -> None:
         for texts in lab.compare_stream(slots, prompt, max_new_tokens, temperature, seed):
             yield dict(zip(tab.answers, texts))
 
-    @_safe
+    @safe
     @GPU(duration=120)
     def quick_eval(student, seeking_run, laten_run, teacher, with_teacher, task, n_items,
                    progress=gr.Progress(track_tqdm=True)):
@@ -507,18 +473,18 @@ def runs_tab() -> RunsTab:
 
 def wire_runs(tab: RunsTab, pair: PairTab, compare: CompareTab, transfer: TransferTab) -> Any:
     """Wire the Runs tab; returns its refresh handler (the page load reuses it)."""
-    @_safe
+    @safe
     def runs(student, seeking_run, laten_run, mine):
         chosen = {"seeking": seeking_run, "laten": laten_run}
         return {**view_updates(tab, lab.runs_view(mine)), **_run_pickers(compare, tab, student, chosen)}
 
-    @_safe
+    @safe
     def run_detail(run):
         if not run:
             return {tab.summary: "Pick a run.", tab.config: {}}
         return view_updates(tab, lab.run_detail(run))
 
-    @_safe
+    @safe
     def run_files(run):
         return lab.run_files(run)
 
@@ -534,7 +500,7 @@ def wire_runs(tab: RunsTab, pair: PairTab, compare: CompareTab, transfer: Transf
 
 def wire_page_load(demo: gr.Blocks, pair: PairTab, compare: CompareTab, runs_tab: RunsTab,
                    transfer: TransferTab, runs_event: Any) -> None:
-    @_safe
+    @safe
     def page_load(teacher, student, seeking_run, laten_run, mine):
         return {**view_updates(pair, lab.pair_report(teacher, student)),
                 **runs_event(student, seeking_run, laten_run, mine)}

@@ -232,7 +232,8 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, [args.paradigm])[args.paradigm]
     request = TransferRequest(paradigm=args.paradigm, student=args.student, teacher=args.teacher,
                               task=args.task, data=args.data, task_kind=args.task_kind,
-                              settings=settings, seed=args.seed, out=args.out,
+                              settings=settings, preset=args.defaults, seed=args.seed,
+                              out=args.out,
                               eval_limit=args.eval_limit, student_device=args.student_device,
                               teacher_device=args.teacher_device)
     progress, close = _tqdm_progress()
@@ -288,6 +289,28 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 # ---- the embedded family ---------------------------------------------------------------------
+def cmd_curve(args: argparse.Namespace) -> int:
+    from .curve import incompatibility_curve
+    from .figures import incompatibility_curve_figure, save_figure
+
+    progress, close = _tqdm_progress()
+    try:
+        curve = incompatibility_curve(args.teacher, args.student, args.task, args.points,
+                                      args.seeds, args.eval_limit, args.defaults, progress)
+    finally:
+        close()
+    if args.html:
+        save_figure(incompatibility_curve_figure(curve), args.html, data=curve)
+    if args.json:
+        _print_json(curve)
+        return 0
+    for series, points in curve["series"].items():
+        for p in points:
+            print(f"{series:9} lr {p['lr']:.2g}  update {p['relative_update']:.3g}  change "
+                  f"{p['change']:+.3f}  95% [{p['ci95'][0]:+.3f}, {p['ci95'][1]:+.3f}]")
+    return 0
+
+
 def cmd_zoo_build(args: argparse.Namespace) -> int:
     from .zoo import build_zoo
 
@@ -387,6 +410,10 @@ def _add_transfer_commands(sub: Any) -> None:
     p.add_argument("--out", default=None, help="run directory (default runs/<time>-<paradigm>-<task>)")
     p.add_argument("--student-device", default=None)
     p.add_argument("--teacher-device", default=None)
+    p.add_argument("--defaults", default="research",
+                   choices=sorted({k for n in names for k in get_paradigm(n).presets}),
+                   help="the paradigm's named defaults: research (the paper's) or lab (LaTen's, "
+                        "tuned at the embedded family's width); settings given here override them")
     p.add_argument("--json", action="store_true")
     add_settings_arguments(p)
     p.set_defaults(func=cmd_transfer)
@@ -402,6 +429,19 @@ def _add_transfer_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     add_settings_arguments(p)
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("curve", help="LaTen's score change against its update size, from the "
+                                     "teacher and from its shuffled control")
+    p.add_argument("--teacher", required=True)
+    p.add_argument("--student", required=True)
+    p.add_argument("--task", default="facts")
+    p.add_argument("--points", type=int, default=5, help="update sizes (hypernetwork lrs)")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--eval-limit", type=int, default=150, help="test items per score")
+    p.add_argument("--defaults", default="lab", help="LaTen's preset for everything but the lr")
+    p.add_argument("--html", default=None, help="save the figure as standalone HTML (+ .json)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_curve)
 
     p = sub.add_parser("runs", help="saved runs")
     runs = p.add_subparsers(dest="runs_command", required=True, metavar="ACTION")

@@ -374,3 +374,34 @@ def runs_chart(tasks: Sequence[str], series: Mapping[str, Mapping[str, Sequence[
         fig.add_annotation(text="no finished runs yet", showarrow=False, x=0.5, y=0.5,
                            xref="paper", yref="paper")
     return fig
+
+
+def incompatibility_curve_figure(curve: Mapping[str, Any]) -> go.Figure:
+    """Score change against update size (log x), the real teacher beside its shuffled control,
+    with 95 % intervals: where the two overlap, the teacher's parameters added nothing."""
+    colours = {"teacher": "#d62728", "shuffled": "#7f7f7f"}
+    names = {"teacher": f"from the teacher ({curve.get('teacher', '')})",
+             "shuffled": "from the shuffled teacher (control)"}
+    fig = go.Figure()
+    for series, points in curve.get("series", {}).items():
+        x = [p["relative_update"] for p in points]
+        y = [p["change"] for p in points]
+        fig.add_trace(go.Scatter(
+            x=x, y=y, mode="lines+markers", name=names.get(series, series),
+            line={"color": colours.get(series)},
+            error_y={"type": "data", "symmetric": False,
+                     "array": [p["ci95"][1] - p["change"] for p in points],
+                     "arrayminus": [p["change"] - p["ci95"][0] for p in points]},
+            customdata=[[p["lr"], p["ci95"][0], p["ci95"][1]] for p in points],
+            hovertemplate=("‖ΔW‖/‖W‖ %{x:.2g} (lr %{customdata[0]:.2g})<br>change %{y:+.3f} "
+                           "[%{customdata[1]:+.3f}, %{customdata[2]:+.3f}]<extra></extra>")))
+    fig.add_hline(y=0, line={"color": "black", "width": 1, "dash": "dot"})
+    seeds = len(curve.get("seeds", []))
+    fig.update_layout(
+        height=HEIGHT, title={"text": "The incompatibility curve: LaTen's effect against the size "
+                              f"of its update<br><sup>{curve.get('task')} · {seeds} seeds × "
+                              f"{curve.get('eval_limit')} test items · 95 % paired intervals</sup>"},
+        xaxis={"title": {"text": "relative update ‖ΔW‖/‖W‖ (log)"}, "type": "log"},
+        yaxis={"title": {"text": "score change against the untouched student"}},
+        legend={"orientation": "h", "y": -0.25}, margin={"t": 80, "b": 90, "l": 70, "r": 20})
+    return fig

@@ -36,7 +36,8 @@ class TransferRequest:
     data: str | None = None  # … or a directory of user JSONL splits
     task_kind: str = "exact"  # scorer for user data
     task_options: dict[str, Any] = field(default_factory=dict)  # e.g. max_new_tokens for user data
-    settings: dict[str, Any] = field(default_factory=dict)  # paradigm config overrides
+    settings: dict[str, Any] = field(default_factory=dict)  # overrides of the preset
+    preset: str = "research"  # the paradigm's named defaults (Paradigm.presets)
     seed: int = 0
     out: str | None = None
     eval_limit: int | None = 100  # test items scored before/after (None = the whole split)
@@ -76,7 +77,8 @@ class PreparedTransfer:
 def prepare(req: TransferRequest) -> PreparedTransfer:
     """All checks that need no model weights; raises TransferError/ValueError with one message."""
     paradigm = get_paradigm(req.paradigm)
-    config = paradigm.config_class.from_dict({**req.settings, "seed": req.seed})
+    config = paradigm.config_class.from_dict({**paradigm.preset(req.preset), **req.settings,
+                                              "seed": req.seed})
     if req.eval_limit is not None and req.eval_limit < 1:
         raise TransferError("the number of test items to evaluate must be ≥ 1")
     task = _task_for(req)
@@ -156,7 +158,8 @@ def _run_config(prepared: PreparedTransfer) -> dict[str, Any]:
     req, paradigm = prepared.request, prepared.paradigm
     return {RUN_MARKER: True, "paradigm": paradigm.name, "family": paradigm.family,
             "teacher": req.teacher if paradigm.needs_teacher else None, "student": req.student,
-            "task": prepared.task.name, "request": asdict(req), "config": prepared.config.as_dict(),
+            "task": prepared.task.name, "preset": req.preset, "request": asdict(req),
+            "config": prepared.config.as_dict(),
             "split_sizes": {k: len(v) for k, v in prepared.splits.items()},
             "versions": {"torch": torch.__version__, "python": platform.python_version()},
             "started": time.strftime("%Y-%m-%d %H:%M:%S")}

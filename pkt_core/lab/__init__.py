@@ -4,7 +4,8 @@ raises `LabError` with one readable sentence; results are typed views (views.py)
 
     inputs.py      LabError, readable, number/text checks, a paradigm's settings form
     catalog.py     the pickers: default pair, models, presets, paradigms and their settings, tasks
-    pair_tabs.py   Pair, Locate, Incompatibility (the tabs that study a pair) → their views
+    pair_tabs.py   Pair, Locate, Incompatibility (the tabs that study a pair, with the
+                   incompatibility curve) → their views
     jobs.py        TransferJob (worker thread, progress, cancel), JOBS, start_transfer → TransferView
     compare.py     side-by-side streamed generation and the quick evaluation
     saved_runs.py  the Runs tab: saved runs, bars, one run's details and downloads
@@ -17,16 +18,17 @@ from pathlib import Path
 
 from ..models.provider import MODELS
 from ..paper import TABLE_COLUMNS as PUBLISHED_COLUMNS
-from .catalog import (TOY_TASKS, default_pair, device_banner, model_choices, paradigm_choices,
-                      paradigm_description, paradigm_title, preset_choices, preset_pair,
-                      task_example, ui_settings, warm_up)
+from .catalog import (TOY_TASKS, default_pair, default_preset, device_banner, model_choices,
+                      paradigm_choices, paradigm_description, paradigm_title, preset_choices,
+                      preset_pair, presets, task_example, ui_settings, warm_up)
 from .compare import COMPARED, compare_stream, lineup, quick_eval, slot_labels
 from .inputs import LabError, form_settings, readable
 from .jobs import JOBS, UI_EVAL_LIMIT, JobRegistry, Snapshot, TransferJob, start_transfer
-from .pair_tabs import locate_pair, pair_report, parametric_view, similarity_view
+from .pair_tabs import (curve_views, locate_pair, pair_report, parametric_view, shipped_curve,
+                        similarity_view, start_curve)
 from .saved_runs import (RUN_COLUMNS, all_runs, checked_run, default_run, example_runs_root,
                          published_rows, run_choices, run_detail, run_files, runs_rows, runs_view)
-from .views import (LocateView, PairView, ParametricView, QuickEvalView, RunDetailView, RunsView,
+from .views import (CurveView, LocateView, PairView, ParametricView, QuickEvalView, RunDetailView, RunsView,
                     SimilarityView, TransferView)
 
 
@@ -38,8 +40,9 @@ def learn_markdown() -> str:
 __all__ = ["MODELS", "JOBS", "UI_EVAL_LIMIT", "COMPARED", "RUN_COLUMNS", "PUBLISHED_COLUMNS",
            "TOY_TASKS", "LabError", "JobRegistry", "Snapshot", "TransferJob", "LocateView",
            "PairView", "ParametricView", "QuickEvalView", "RunDetailView", "RunsView",
-           "SimilarityView", "TransferView", "all_runs", "checked_run", "compare_stream",
-           "default_pair", "default_run", "device_banner", "example_runs_root", "form_settings",
+           "SimilarityView", "TransferView", "CurveView", "curve_views", "shipped_curve",
+           "start_curve", "all_runs", "checked_run", "compare_stream",
+           "default_pair", "default_preset", "default_run", "presets", "device_banner", "example_runs_root", "form_settings",
            "learn_markdown", "lineup", "locate_pair", "model_choices", "pair_report",
            "paradigm_choices", "paradigm_description", "paradigm_title", "parametric_view",
            "preset_choices", "preset_pair", "published_rows", "quick_eval", "readable",

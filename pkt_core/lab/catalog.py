@@ -19,7 +19,8 @@ from ..tasks.toyworld import TOY_TASKS
 from .inputs import LabError, as_int, as_text
 
 __all__ = ["TOY_TASKS", "default_pair", "model_choices", "preset_choices", "preset_pair",
-           "paradigm_choices", "paradigm_description", "paradigm_title", "ui_settings",
+           "paradigm_choices", "paradigm_description", "paradigm_title", "presets",
+           "default_preset", "ui_settings",
            "task_example", "device_banner", "warm_up"]
 
 
@@ -77,6 +78,22 @@ def paradigm_title(name: str) -> str:
 
 def paradigm_description(name: str) -> str:
     return get_paradigm(name).description
+
+
+def presets(paradigm: str) -> dict[str, dict[str, Any]]:
+    """A paradigm's named defaults ('research' first), each as full setting values for its UI."""
+    spec = get_paradigm(paradigm)
+    base = {s.name: s.default for s in ui_settings(paradigm)}
+    return {name: {**base, **{k: v for k, v in spec.preset(name).items() if k in base}}
+            for name in spec.presets}
+
+
+def default_preset(paradigm: str, teacher: str | None = None) -> str:
+    """'lab' (tuned at the embedded family's width) for an embedded teacher when the paradigm has
+    it, else 'research' (the paper's settings, made for 7B-13B widths)."""
+    teacher = teacher or default_pair()[0]
+    embedded = resolve_ref(teacher).kind == "embedded" if teacher else False
+    return "lab" if embedded and "lab" in get_paradigm(paradigm).presets else "research"
 
 
 def ui_settings(paradigm: str) -> list[SettingSpec]:

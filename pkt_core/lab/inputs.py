@@ -61,18 +61,20 @@ def as_text(value: Any, name: str) -> str:
     return text
 
 
-def form_settings(paradigm: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """A paradigm's settings form (setting name → typed-in value) as config overrides.
+def form_settings(paradigm: str, values: Mapping[str, Any], preset: str = "research"
+                  ) -> dict[str, Any]:
+    """A paradigm's settings form (setting name → typed-in value) as overrides of a preset.
 
-    Only the paradigm's own UI settings are read; a blank optional setting keeps the research's
-    default rule, and a value equal to the default is left out so config.json shows what changed.
+    Only the paradigm's own UI settings are read; a blank optional setting keeps the default
+    rule, and a value equal to the preset's is left out so config.json shows what was changed.
     """
     spec = get_paradigm(paradigm)
+    start = spec.preset(preset)
     out: dict[str, Any] = {}
     for setting in settings_of(spec.name, spec.config_class):
         if not setting.ui or setting.name not in values:
             continue
         value = coerce(setting, values[setting.name])
-        if value is not None and value != setting.default:
+        if value is not None and value != start.get(setting.name, setting.default):
             out[setting.name] = value
     return out

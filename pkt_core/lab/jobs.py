@@ -1,12 +1,12 @@
-"""Transfers in worker threads: the page starts one, polls it for progress and losses, may cancel
-it; a registry finds each visitor session's running job."""
+"""Long work in worker threads (a transfer, the incompatibility curve): the page starts a job,
+polls it for progress, may cancel it; a registry finds each visitor session's running job."""
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from ..figures import loss_figure
 from ..paradigms import TransferCancelled, get_paradigm, paradigm_names
@@ -30,14 +30,14 @@ class Snapshot:
     metrics: dict[str, Any] | None = None
 
 
-class TransferJob:
-    """One prepared transfer in a worker thread; the page polls it and may cancel it."""
+Work = Callable[[Callable[[int, int, str], None], Callable[[], bool]], Any]
 
-    def __init__(self, prepared: PreparedTransfer) -> None:
-        if not prepared.request.out:
-            raise LabError("a transfer job needs its run directory chosen before it starts")
-        self.prepared = prepared
-        self.run_dir = Path(prepared.request.out)
+
+class Job:
+    """`work(progress, cancelled)` in a worker thread; the page polls it and may cancel it."""
+
+    def __init__(self, work: Work, name: str = "pkt-job") -> None:
+        self.work = work
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._progress = (0, 1, "starting")
@@ -46,9 +46,9 @@ class TransferJob:
         self.started = time.perf_counter()
         self.result: Any = None
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="pkt-transfer", daemon=True)
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
 
-    def start(self) -> "TransferJob":
+    def start(self) -> "Job":
         self._thread.start()
         return self
 
@@ -62,7 +62,7 @@ class TransferJob:
 
     def _work(self) -> None:
         try:
-            self.result = run_transfer(self.prepared, self._say, self._cancel.is_set)
+            self.result = self.work(self._say, self._cancel.is_set)
         except BaseException as err:  # noqa: BLE001 — reported through snapshot()
             self.error = err
 
@@ -81,14 +81,34 @@ class TransferJob:
     def running(self) -> bool:
         return self._thread.is_alive()
 
-    def snapshot(self) -> Snapshot:
+    def progress(self) -> tuple[int, int, str, float | None]:
+        """(done, total, message, seconds left in this phase or None)."""
         with self._lock:
             done, total, message = self._progress
             _, _, t0, done0 = self._phase
         now = time.perf_counter()
         eta = (now - t0) / (done - done0) * (total - done) if done > done0 and total > done else None
+        return done, total, message, eta
+
+    def wait(self, every: float) -> None:
+        self._thread.join(every)
+
+
+class TransferJob(Job):
+    """One prepared transfer in a worker thread, with its run directory's log."""
+
+    def __init__(self, prepared: PreparedTransfer) -> None:
+        if not prepared.request.out:
+            raise LabError("a transfer job needs its run directory chosen before it starts")
+        super().__init__(lambda say, cancelled: run_transfer(prepared, say, cancelled),
+                         "pkt-transfer")
+        self.prepared = prepared
+        self.run_dir = Path(prepared.request.out)
+
+    def snapshot(self) -> Snapshot:
+        done, total, message, eta = self.progress()
         rows = RunDir(self.run_dir).log_rows()
-        elapsed = now - self.started
+        elapsed = time.perf_counter() - self.started
         if self.running:
             return Snapshot("running", done, total, message, elapsed, eta, rows, self.run_dir)
         if self.error is not None:
@@ -102,7 +122,7 @@ class TransferJob:
         """Snapshots while the job runs (one per `every` seconds), then the final one."""
         while self.running:
             yield self.snapshot()
-            self._thread.join(every)
+            self.wait(every)
         yield self.snapshot()
 
     def views(self, every: float = 0.5) -> Iterator[TransferView]:
@@ -139,7 +159,7 @@ class JobRegistry:
     """The running transfer of each visitor session, so that session's cancel button finds it."""
 
     def __init__(self) -> None:
-        self._jobs: dict[str, TransferJob] = {}
+        self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
     def busy(self, key: str) -> bool:
@@ -147,11 +167,11 @@ class JobRegistry:
             job = self._jobs.get(key)
             return job is not None and job.running
 
-    def add(self, key: str, job: TransferJob) -> None:
+    def add(self, key: str, job: Job) -> None:
         with self._lock:
             self._jobs[key] = job
 
-    def remove(self, key: str, job: TransferJob) -> None:
+    def remove(self, key: str, job: Job) -> None:
         """Forget a session's job once its worker has ended (a running one keeps the session busy)."""
         with self._lock:
             if self._jobs.get(key) is job and not job.running:
@@ -176,11 +196,13 @@ UI_EVAL_LIMIT = 50
 
 def start_transfer(paradigm: str, teacher: str | None, student: str, task: str,
                    settings: Mapping[str, Any], seed: Any = 0, eval_limit: Any = UI_EVAL_LIMIT,
-                   root: Path | None = None, session: str | None = None) -> TransferJob:
+                   root: Path | None = None, session: str | None = None,
+                   preset: str = "research") -> TransferJob:
     """Check the form, prepare the transfer (every refusal happens here, before a thread or a
     directory exists) and start it in a fresh run directory of its own.
 
-    `settings` is the paradigm's settings form (setting name → typed-in value)."""
+    `settings` is the paradigm's settings form (setting name → typed-in value), read as changes
+    to the paradigm's `preset`."""
     if session is not None and JOBS.busy(session):
         raise LabError("a transfer is already running in this session; cancel it or wait")
     if paradigm not in paradigm_names():
@@ -188,7 +210,7 @@ def start_transfer(paradigm: str, teacher: str | None, student: str, task: str,
     task = as_text(task, "the task")
     request = TransferRequest(paradigm=paradigm, student=as_text(student, "the student"),
                               teacher=(teacher or "").strip() or None, task=task,
-                              settings=form_settings(paradigm, settings),
+                              settings=form_settings(paradigm, settings, preset), preset=preset,
                               seed=as_int(seed, "the seed", 0, 2**31 - 1),
                               out=str(new_run_path(paradigm, task, root)),
                               eval_limit=as_int(eval_limit, "the number of test items", 1, 10_000))

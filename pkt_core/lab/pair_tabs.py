@@ -2,26 +2,31 @@
 parametric similarity). Each function checks its input, computes with pkt_core and returns a view."""
 from __future__ import annotations
 
+import json
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 
 from .. import paper
 from ..analyse import (METRICS, compare_layer_attribution, locate_stability,
                        parametric_similarity, representation_similarity)
-from ..figures import (layer_score_curves, neuron_score_map, parametric_curves,
-                       published_reference_table, similarity_heatmaps)
+from ..curve import incompatibility_curve
+from ..figures import (incompatibility_curve_figure, layer_score_curves, neuron_score_map,
+                       parametric_curves, published_reference_table, similarity_heatmaps)
 from ..locate import KINDS, LocateConfig, LocateResult, locate
 from ..models import ModelShape, resolve_ref
-from ..models.loading import ref_availability
+from ..models.loading import ASSETS_DIR, ref_availability
 from ..models import tokenizers_match
 from ..models.provider import MODELS
 from ..paradigms import check_pair_for, get_paradigm, paradigm_names
 from ..tasks import get_task, render_chat
 from .inputs import LabError, as_int, as_text, readable
-from .views import (LocateView, PairView, ParametricView, SimilarityView, locate_summary,
-                    model_card, stability_markdown, verdict_markdown)
+from .jobs import JOBS, Job
+from .views import (CurveView, LocateView, PairView, ParametricView, SimilarityView,
+                    curve_markdown, locate_summary, model_card, stability_markdown,
+                    verdict_markdown)
 
 ROLES = ("teacher", "student")
 
@@ -186,3 +191,53 @@ def parametric_view(teacher: str, student: str, rank: Any = 16) -> ParametricVie
             "nearly orthogonal to what the student already has — the *parametric* side of "
             "neural incompatibility.\n\n" + "\n".join(lines))
     return ParametricView(parametric_curves(result), text)
+
+
+# ---- the incompatibility curve (precomputed for the embedded pair, re-run on demand) -----------------
+def curve_file(teacher: str, student: str, task: str) -> Path:
+    """Where a pair's shipped curve lives (assets/curves/<teacher>__<student>__<task>.json)."""
+    safe = ["".join(c if c.isalnum() or c in "-_." else "-" for c in part)
+            for part in (teacher, student, task)]
+    return ASSETS_DIR / "curves" / ("__".join(safe) + ".json")
+
+
+def shipped_curve(teacher: str, student: str, task: str = "facts") -> CurveView:
+    """The precomputed curve of this pair, or a note that there is none yet."""
+    path = curve_file(teacher, student, task)
+    try:
+        curve = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return CurveView(incompatibility_curve_figure({}), "No curve is shipped for this pair and "
+                         "task: press **Re-run the curve** (it runs LaTen from the teacher and from "
+                         "its shuffled control at several update sizes and seeds).")
+    return CurveView(incompatibility_curve_figure(curve),
+                     curve_markdown(curve, f"Precomputed by `python -m pkt_core curve` in "
+                                    f"{curve['seconds']:.0f} s."))
+
+
+def start_curve(teacher: str, student: str, task: str, points: Any = 5, seeds: Any = 3,
+                eval_limit: Any = 150, session: str | None = None) -> Job:
+    """The curve in a worker thread (points × seeds × 2 LaTen runs), checked before it starts."""
+    if session is not None and JOBS.busy(session):
+        raise LabError("a job is already running in this session; cancel it or wait")
+    args = (as_text(teacher, "the teacher"), as_text(student, "the student"),
+            as_text(task, "the task"), as_int(points, "the number of points", 2, 8),
+            as_int(seeds, "the number of seeds", 1, 5), as_int(eval_limit, "test items", 10, 300))
+    MODELS.shape(args[0]), MODELS.shape(args[1])  # an unknown model fails here, not in the thread
+    job = Job(lambda say, cancelled: incompatibility_curve(*args, progress=say, cancelled=cancelled),
+              "pkt-curve").start()
+    if session is not None:
+        JOBS.add(session, job)
+    return job
+
+
+def curve_views(job: Job, every: float = 1.0) -> Iterator[CurveView | str]:
+    """Progress lines while the curve runs, then its view (or the error, in one line)."""
+    while job.running:
+        done, total, message, eta = job.progress()
+        yield f"⏳ {message} ({done}/{total})" + (f" · ETA {eta:.0f} s" if eta is not None else "")
+        job.wait(every)
+    if job.error is not None:
+        raise LabError(readable(job.error))
+    yield CurveView(incompatibility_curve_figure(job.result),
+                    curve_markdown(job.result, f"Computed now in {job.result['seconds']:.0f} s."))

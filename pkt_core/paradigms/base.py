@@ -106,7 +106,17 @@ class Paradigm(ABC):
     different_tokenizers: ClassVar[tuple[bool, str]] = (True, "the teacher is not used")
     table_order: ClassVar[int] = 100  # rows of the results table and the UI's choices, ascending
     example_settings: ClassVar[dict[str, Any]] = {}  # the small shipped example run's overrides
+    # Named starting points for the config: "research" is the config's own defaults (the
+    # research's); a paradigm may add others, e.g. LaTen's "lab" preset for small widths.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"research": {}}
     config_class: ClassVar[type[ParadigmConfig]] = ParadigmConfig
+
+    def preset(self, name: str) -> dict[str, Any]:
+        """A preset's overrides of the research defaults; an unknown name is refused."""
+        if name not in self.presets:
+            raise TransferError(f"{self.title} has no preset '{name}'; choose one of "
+                                f"{', '.join(self.presets)}")
+        return dict(self.presets[name])
 
     @abstractmethod
     def run(self, ctx: TransferContext, config: ParadigmConfig) -> TransferOutcome:

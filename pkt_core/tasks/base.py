@@ -128,7 +128,9 @@ def make_splits(
     pinned = [ex for ex in examples if ex.source_split == "test"]
     rest = _stable_order([ex for ex in examples if ex.source_split != "test"], f"{task_name}:{seed}")
     if pinned:
-        test = _stable_order(pinned, f"{task_name}:{seed}:test")
+        # One order for every seed (seed 0's): a limited evaluation then scores the same items
+        # whatever the seed, so scores of different seeds pair item by item.
+        test = _stable_order(pinned, f"{task_name}:0:test")
     else:
         n_test = test_size if test_size is not None else max(1, len(rest) // 4)
         test, rest = rest[:n_test], rest[n_test:]

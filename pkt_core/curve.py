@@ -1,0 +1,86 @@
+"""The incompatibility curve: how a student's score moves with the size of a LaTen update, from
+the real teacher and from its shuffled control (`shuffled:REF`).
+
+If the teacher's parameters carry knowledge the student can use, the teacher's series should sit
+above the control's at the same update size. If both fall alike as the update grows, what the
+update does is noise of that size — neural incompatibility, measured. Each point is one
+hypernetwork learning rate, run over several seeds; x is the measured relative update
+‖ΔW‖/‖W‖ (mean over the moved modules), y the score change against the untouched student with a
+95 % interval paired over test items and seeds.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .evaluate import evaluate_task
+from .models.controls import PREFIX as CONTROL_PREFIX
+from .models.provider import MODELS
+from .stats import METHOD, paired_change_ci
+from .tasks import get_task
+from .transfer import TransferRequest, run_transfer
+
+Progress = Callable[[int, int, str], None]
+LR_RANGE = (3e-4, 3e-2)  # the research's lr up to where the update is as large as the weights
+
+
+def curve_lrs(points: int) -> list[float]:
+    """`points` learning rates, evenly spaced on a log axis over LR_RANGE."""
+    if points < 2:
+        raise ValueError("the curve needs at least 2 points")
+    return [float(x) for x in np.geomspace(*LR_RANGE, points)]
+
+
+def _point(teacher: str, student: str, task: str, lr: float, seeds: Sequence[int], base: dict,
+           eval_limit: int, preset: str, out: Path, say: Callable[[str], None],
+           cancelled: Callable[[], bool] | None) -> dict[str, Any]:
+    scores, updates, after = [], [], []
+    for seed in seeds:
+        say(f"{teacher}: lr {lr:.2g}, seed {seed}")
+        result = run_transfer(TransferRequest(
+            paradigm="laten", teacher=teacher, student=student, task=task, settings={"lr": lr},
+            preset=preset, seed=seed, eval_limit=eval_limit,
+            out=str(out / f"{abs(hash(teacher))}-{lr:.3g}-{seed}")),
+            cancelled=cancelled, base_metrics=base)
+        effects = result.metrics["effects"]
+        rel = [u["relative"] for u in effects["relative_update"].values()]
+        updates.append(float(np.mean(rel)) if rel else 0.0)
+        scores.append(result.metrics["result"]["score"])
+        after.append([float(i["correct"]) for i in result.metrics["result"]["items"]])
+    ci = paired_change_ci([float(i["correct"]) for i in base["items"]], after)
+    return {"lr": lr, "relative_update": float(np.mean(updates)), "change": ci.change,
+            "ci95": ci.as_list(), "scores": scores}
+
+
+def incompatibility_curve(teacher: str, student: str, task: str = "facts", points: int = 5,
+                          seeds: int = 3, eval_limit: int = 150, preset: str = "lab",
+                          progress: Progress | None = None,
+                          cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """LaTen at `points` update sizes × `seeds`, from the teacher and from its shuffled control."""
+    if seeds < 1 or eval_limit < 1:
+        raise ValueError("the curve needs at least one seed and one test item")
+    started = time.perf_counter()
+    lrs = curve_lrs(points)
+    total, done = 2 * len(lrs) * seeds, [0]
+
+    def say(message: str) -> None:
+        if progress:
+            progress(done[0], total, message)
+        done[0] += 1
+
+    loaded = MODELS.get(student)
+    res = evaluate_task(loaded.model, loaded.tokenizer, get_task(task), "test", eval_limit)
+    base = {"score": res.score, "n": res.n, "extra": res.extra, "items": res.items}
+    series: dict[str, list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory(prefix="pkt-curve-") as tmp:
+        for name, ref in (("teacher", teacher), ("shuffled", f"{CONTROL_PREFIX}{teacher}")):
+            series[name] = [_point(ref, student, task, lr, range(seeds), base, eval_limit, preset,
+                                   Path(tmp), say, cancelled) for lr in lrs]
+    return {"teacher": teacher, "student": student, "task": task, "preset": preset,
+            "seeds": list(range(seeds)), "eval_limit": eval_limit, "base_score": base["score"],
+            "varied": "LaTen's hypernetwork learning rate (log-spaced)", "interval": METHOD,
+            "series": series, "seconds": round(time.perf_counter() - started, 1)}
