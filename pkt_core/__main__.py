@@ -279,10 +279,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from .tasks.toyworld import TOY_TASKS
 
     tasks = list(TOY_TASKS) if args.tasks == "all" else args.tasks.split(",")
-    paradigms = paradigm_names() if args.paradigms == "all" else args.paradigms.split(",")
-    settings = settings_from_args(args, paradigms)
+    rows = None if args.paradigms == "all" else args.paradigms.split(",")
+    settings = settings_from_args(args, paradigm_names(), strict=False)
     table = reproduce(args.teacher, args.student, tasks, list(range(args.seeds)), args.out,
-                      paradigms=paradigms, settings=settings, eval_limit=args.eval_limit,
+                      paradigms=rows, settings=settings, eval_limit=args.eval_limit,
                       progress=lambda message: print(message, file=sys.stderr))
     print(json.dumps(table, indent=2, default=str) if args.json else markdown_table(table))
     return 0
@@ -422,7 +422,9 @@ def _add_transfer_commands(sub: Any) -> None:
     p.add_argument("--teacher", required=True)
     p.add_argument("--student", required=True)
     p.add_argument("--tasks", default="all", help="'all' or a comma-separated list")
-    p.add_argument("--paradigms", default="all", help=f"'all' or a comma-separated list of {', '.join(names)}")
+    p.add_argument("--paradigms", default="all",
+                   help=f"'all' (every paradigm, preset and shuffled-teacher control) or a "
+                        f"comma-separated list of rows: {', '.join(names)}, laten-lab, laten@shuffled, …")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--eval-limit", type=int, default=None, help="test items per score (default all)")
     p.add_argument("--out", default="reproduce")

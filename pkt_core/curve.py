@@ -2,7 +2,8 @@
 the real teacher and from its shuffled control (`shuffled:REF`).
 
 If the teacher's parameters carry knowledge the student can use, the teacher's series should sit
-above the control's at the same update size. If both fall alike as the update grows, what the
+above the control's at the same update size: each teacher point carries `vs_shuffled`, the paired
+interval of (teacher's result − control's result) over the same items and seeds. If both fall alike as the update grows, what the
 update does is noise of that size — neural incompatibility, measured. Each point is one
 hypernetwork learning rate, run over several seeds; x is the measured relative update
 ‖ΔW‖/‖W‖ (mean over the moved modules), y the score change against the untouched student with a
@@ -53,7 +54,7 @@ def _point(teacher: str, student: str, task: str, lr: float, seeds: Sequence[int
         after.append([float(i["correct"]) for i in result.metrics["result"]["items"]])
     ci = paired_change_ci([float(i["correct"]) for i in base["items"]], after)
     return {"lr": lr, "relative_update": float(np.mean(updates)), "change": ci.change,
-            "ci95": ci.as_list(), "scores": scores}
+            "ci95": ci.as_list(), "scores": scores, "items": after}
 
 
 def incompatibility_curve(teacher: str, student: str, task: str = "facts", points: int = 5,
@@ -80,6 +81,10 @@ def incompatibility_curve(teacher: str, student: str, task: str = "facts", point
         for name, ref in (("teacher", teacher), ("shuffled", f"{CONTROL_PREFIX}{teacher}")):
             series[name] = [_point(ref, student, task, lr, range(seeds), base, eval_limit, preset,
                                    Path(tmp), say, cancelled) for lr in lrs]
+    for real, control in zip(series["teacher"], series["shuffled"]):
+        # the teacher against its control on the same items and seeds: the test that matters
+        ci = paired_change_ci(control.pop("items"), real.pop("items"))
+        real["vs_shuffled"] = {"change": ci.change, "ci95": ci.as_list()}
     return {"teacher": teacher, "student": student, "task": task, "preset": preset,
             "seeds": list(range(seeds)), "eval_limit": eval_limit, "base_score": base["score"],
             "varied": "LaTen's hypernetwork learning rate (log-spaced)", "interval": METHOD,

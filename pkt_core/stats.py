@@ -36,14 +36,17 @@ def paired_change_ci(before: Sequence[float], after: Sequence[float] | Sequence[
                      level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> ChangeInterval:
     """Interval of the change `after − before` in a mean score.
 
-    before: [items] per-item scores of the untouched model (they do not depend on the seed);
+    before: [items] per-item scores of the untouched model (they do not depend on the seed), or
+        [seeds, items] for a comparison of two transfers run with the same seeds (e.g. a teacher
+        against its shuffled control);
     after: [items] or [seeds, items], the same items after the transfer, one row per seed.
     """
-    b = np.asarray(before, dtype=float)
+    b = np.atleast_2d(np.asarray(before, dtype=float))
     a = np.atleast_2d(np.asarray(after, dtype=float))
-    if a.shape[1] != b.shape[0] or b.size == 0:
-        raise ValueError(f"before has {b.shape[0]} items, after {a.shape[1]}: pair them item by item")
-    diff = a - b[None, :]  # [seeds, items]
+    if a.shape[1] != b.shape[1] or b.size == 0 or b.shape[0] not in (1, a.shape[0]):
+        raise ValueError(f"before is {b.shape}, after {a.shape}: pair them item by item and seed "
+                         "by seed")
+    diff = a - b  # [seeds, items]
     rng = np.random.default_rng(seed)
     items = rng.integers(0, diff.shape[1], size=(n_boot, diff.shape[1]))  # resampled item sets
     seeds = rng.integers(0, diff.shape[0], size=(n_boot, diff.shape[0]))  # resampled seeds

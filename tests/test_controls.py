@@ -94,3 +94,65 @@ def test_the_interval_covers_a_known_true_effect():
 def test_intervals_refuse_unpaired_data():
     with pytest.raises(ValueError, match="pair them"):
         paired_change_ci([1, 0, 1], [[1, 0]])
+    with pytest.raises(ValueError, match="seed by seed"):
+        paired_change_ci([[1, 0], [0, 1]], [[1, 0], [1, 1], [0, 0]])
+    two = paired_change_ci([[0, 0], [0, 0]], [[1, 1], [1, 1]])  # two transfers, seed by seed
+    assert (two.change, two.n_seeds) == (1.0, 2)
+
+
+def test_presets_start_from_named_defaults_and_are_recorded(tiny_models, tmp_path):
+    from pkt_core.paradigms import TransferError, get_paradigm
+    from pkt_core.transfer import TransferRequest, prepare
+
+    request = dict(paradigm="laten", teacher=str(tiny_models["llama_deep"]),
+                   student=str(tiny_models["llama"]), task="facts", eval_limit=2)
+    lab_preset = get_paradigm("laten").presets["lab"]
+    prepared = prepare(TransferRequest(**request, preset="lab", settings={"steps": 2}))
+    assert prepared.config.lr == lab_preset["lr"] and prepared.config.init_std == lab_preset["init_std"]
+    assert prepared.config.steps == 2  # a setting given overrides the preset
+    research = prepare(TransferRequest(**request)).config
+    assert research.lr == 3e-4 and research.init_std == 1e-5  # the published launch script's
+    with pytest.raises(TransferError, match="no preset 'huge'"):
+        prepare(TransferRequest(**request, preset="huge"))
+    with pytest.raises(TransferError, match="no preset 'lab'"):
+        prepare(TransferRequest(**{**request, "paradigm": "lora"}, preset="lab"))
+
+
+def test_reproduce_pairs_each_transfer_with_its_shuffled_control_and_an_interval(tiny_models,
+                                                                                tmp_path):
+    from pkt_core.reproduce import markdown_table, reproduce
+
+    table = reproduce(str(tiny_models["llama_deep"]), str(tiny_models["llama"]), ["facts"], [0, 1],
+                      tmp_path / "out", paradigms=["laten-lab", "laten-lab@shuffled"], eval_limit=6,
+                      settings={"laten": {"steps": 2}})
+    assert list(table["rows"]) == ["student", "teacher", "laten-lab", "laten-lab@shuffled"]
+    for row in ("laten-lab", "laten-lab@shuffled"):
+        cell = table["rows"][row]["facts"]
+        assert len(cell["values"]) == 2 and len(cell["change_ci95"]) == 2
+        assert cell["change_ci95"][0] <= cell["change"] <= cell["change_ci95"][1]
+    assert "change_ci95" not in table["rows"]["student"]["facts"]
+    controls = [r for r in table["runs"] if r["row"] == "laten-lab@shuffled"]
+    config = json.loads((tmp_path / "out" / controls[0]["run_dir"] / "config.json").read_text())
+    assert config["teacher"].startswith("shuffled:") and config["preset"] == "lab"
+    text = markdown_table(table)
+    assert "lab preset · from the shuffled teacher" in text and "95 % interval" in text
+
+
+def test_the_curve_runs_from_the_teacher_and_its_control(tiny_models):
+    from pkt_core.curve import incompatibility_curve
+    from pkt_core.figures import incompatibility_curve_figure
+
+    curve = incompatibility_curve(str(tiny_models["llama_deep"]), str(tiny_models["llama"]),
+                                  "facts", points=2, seeds=1, eval_limit=4)
+    assert set(curve["series"]) == {"teacher", "shuffled"}
+    for real in curve["series"]["teacher"]:
+        lo, hi = real["vs_shuffled"]["ci95"]
+        assert lo <= real["vs_shuffled"]["change"] <= hi
+    for points in curve["series"].values():
+        assert len(points) == 2 and points[0]["lr"] < points[1]["lr"]
+        assert all("items" not in p for p in points)  # per-item data stays out of the JSON
+        for p in points:
+            assert {"relative_update", "change", "ci95"} <= set(p) and p["relative_update"] > 0
+            assert p["ci95"][0] <= p["change"] <= p["ci95"][1]
+    fig = incompatibility_curve_figure(curve)
+    assert len(fig.data) == 2 and fig.layout.xaxis.type == "log"

@@ -95,7 +95,7 @@ def test_a_new_paradigm_module_appears_in_reproduce_rows(echo_module, tiny_model
     assert list(table["rows"]) == ["student", "teacher", "echo"]
     assert "Echo (throw-away)" in markdown_table(table)
     run = table["runs"][0]
-    assert run["paradigm"] == "echo" and not Path(run["run_dir"]).is_absolute()
+    assert run["row"] == "echo" and not Path(run["run_dir"]).is_absolute()
     assert (tmp_path / "out" / run["run_dir"] / "model").is_dir()
 
 

@@ -294,6 +294,10 @@ class LaTen(Paradigm):
     different_tokenizers = (True, "each model is located on its own tokenization; only weights move")
     table_order = 20  # the research's table: student, teacher, Seeking, LaTen, …
     example_settings = {"steps": 4}  # the paper's best step for MMLU is 2; 4 shows a curve
+    # "lab": chosen by docs/laten_sweep.py on the embedded pair (3 seeds, 150 facts items): the
+    # best-scoring setting whose update changes at least 5 % of the test outputs. At the research's
+    # settings the hypernetwork's output stays ~1e-4 of the weights at width 256, so nothing moves.
+    presets = {"research": {}, "lab": {"lr": 1e-2, "init_std": 1e-2, "steps": 5}}
     config_class = LaTenConfig
 
     def run(self, ctx: TransferContext, config: LaTenConfig) -> TransferOutcome:  # type: ignore[override]
