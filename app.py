@@ -372,6 +372,8 @@ class CompareTab:
     seed: Any
     generate: Any
     answers: list[Any]  # one box per lab.slot_labels() entry, in that order
+    likelihoods: Any  # a multiple-choice item: each model's option log-likelihoods (what is scored)
+    likelihood_notes: Any
     quick_task: Any
     quick_n: Any
     quick_run: Any
@@ -382,15 +384,15 @@ class CompareTab:
 def compare_tab(student0: str) -> CompareTab:
     gr.Markdown("The same prompt and decoding settings for the base student, a PostPKT (Seeking) "
                 "student, a PrePKT (LaTen) student and the teacher — streamed.")
-    prompt = gr.Textbox(lab.task_example("facts", 0)[0], label="prompt", lines=3,
-                        elem_id="compare-prompt")
+    prompt = gr.Textbox(lab.default_prompt(), label="prompt", lines=3, elem_id="compare-prompt")
     with gr.Row():
         runs = {p: gr.Dropdown(lab.run_choices(p), label=f"{lab.paradigm_title(p)} run",
                                value=lab.default_run(p, student0), allow_custom_value=True)
                 for p in lab.COMPARED}
         with_teacher = gr.Checkbox(True, label="include the teacher")
     with gr.Row():
-        max_new_tokens = gr.Slider(1, 256, value=48, step=1, label="max new tokens")
+        max_new_tokens = gr.Slider(1, 256, value=lab.DEFAULT_NEW_TOKENS, step=1,
+                                   label="max new tokens")
         temperature = gr.Slider(0, 2, value=0, step=0.05, label="temperature (0 = greedy)")
         seed = gr.Number(0, label="seed", precision=0)
     # Not cached: the answers depend on the chosen pair and runs, which change.
@@ -400,16 +402,20 @@ def compare_tab(student0: str) -> CompareTab:
     with gr.Row():
         answers = [gr.Textbox(label=label, lines=6, elem_id=f"out-{i}", buttons=["copy"])
                    for i, label in enumerate(lab.slot_labels())]
+    with gr.Row():
+        likelihoods = gr.Plot(label="option likelihoods", elem_id="likelihoods", scale=2)
+        likelihood_notes = gr.Markdown(elem_id="likelihood-notes")
     gr.Markdown("### Quick evaluation")
     with gr.Row():
         quick_task = gr.Dropdown(TASKS, value="facts", label="task")
         quick_n = gr.Slider(1, 100, value=10, step=1, label="test items")
         quick_run = gr.Button("Evaluate these models")
     summary = gr.Markdown()
-    rows = gr.Dataframe(headers=["model", "item", "reference", "output", "extracted", "right"],
-                        label="per item", max_height=400, wrap=True)
+    rows = gr.Dataframe(headers=["model", "item", "reference", "output", "likelihood pick",
+                                 "generated", "right"], label="per item", max_height=400, wrap=True)
     return CompareTab(prompt, runs, with_teacher, max_new_tokens, temperature, seed, generate,
-                      answers, quick_task, quick_n, quick_run, summary, rows)
+                      answers, likelihoods, likelihood_notes, quick_task, quick_n, quick_run,
+                      summary, rows)
 
 
 def wire_compare(tab: CompareTab, pair: PairTab) -> None:
@@ -418,8 +424,12 @@ def wire_compare(tab: CompareTab, pair: PairTab) -> None:
     def compare(student, seeking_run, laten_run, teacher, with_teacher, prompt, max_new_tokens,
                 temperature, seed):
         slots = lab.lineup(student, seeking_run, laten_run, teacher, bool(with_teacher))
+        texts: list[str] = []
         for texts in lab.compare_stream(slots, prompt, max_new_tokens, temperature, seed):
             yield dict(zip(tab.answers, texts))
+        view = lab.likelihood_view(slots, prompt)  # the last answer carries every output
+        yield {**dict(zip(tab.answers, texts)), tab.likelihoods: view.likelihoods,
+               tab.likelihood_notes: view.likelihood_notes}
 
     @safe
     @GPU(duration=120)
@@ -432,7 +442,8 @@ def wire_compare(tab: CompareTab, pair: PairTab) -> None:
     lineup = {"student": pair.student, "seeking_run": tab.runs["seeking"],
               "laten_run": tab.runs["laten"], "teacher": pair.teacher,
               "with_teacher": tab.with_teacher}
-    tab.generate.click(compare, None, tab.answers, api_name="compare", **HEAVY, inputs_kwargs={
+    tab.generate.click(compare, None, [*tab.answers, *view_outputs(tab, lab.LikelihoodView)],
+                       api_name="compare", **HEAVY, inputs_kwargs={
         **lineup, "prompt": tab.prompt, "max_new_tokens": tab.max_new_tokens,
         "temperature": tab.temperature, "seed": tab.seed})
     tab.quick_run.click(quick_eval, None, view_outputs(tab, lab.QuickEvalView), api_name="quick_eval",

@@ -405,3 +405,24 @@ def incompatibility_curve_figure(curve: Mapping[str, Any]) -> go.Figure:
         yaxis={"title": {"text": "score change against the untouched student"}},
         legend={"orientation": "h", "y": -0.25}, margin={"t": 80, "b": 90, "l": 70, "r": 20})
     return fig
+
+
+def option_likelihoods_figure(options: Sequence[str], per_model: Mapping[str, Sequence[float]],
+                              correct: int) -> go.Figure:
+    """Each model's summed log-likelihood of every option after the prompt (how a multiple-choice
+    item is scored: the highest bar is the model's pick); the reference option is marked."""
+    labels = [f"✓ {o}" if i == correct else o for i, o in enumerate(options)]
+    fig = go.Figure()
+    for model, logprobs in per_model.items():
+        best = max(range(len(logprobs)), key=lambda k: logprobs[k])
+        fig.add_trace(go.Bar(name=model, x=labels, y=list(logprobs),
+                             marker={"line": {"width": [3 if k == best else 0 for k in range(len(logprobs))],
+                                              "color": "black"}},
+                             hovertemplate=f"{model}<br>%{{x}}: log p = %{{y:.2f}}<extra></extra>"))
+    fig.update_layout(barmode="group", height=LIVE_HEIGHT,
+                      title={"text": "How this item is scored: log-likelihood of each option<br><sup>"
+                                     "each model picks its highest bar (outlined); ✓ = the reference"
+                                     "</sup>"},
+                      yaxis={"title": {"text": "log p(option | prompt)"}},
+                      margin={"t": 70, "b": 50, "l": 60, "r": 20})
+    return fig

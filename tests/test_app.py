@@ -337,10 +337,11 @@ def test_compare_streams_side_by_side(client, server, my_runs):
     prompt = "What is the capital of Velora?"
     job = client.submit(server.student, my_runs["seeking"], my_runs["laten"], server.teacher, True,
                         prompt, 12, 0, 0, api_name="/compare")
-    final = job.result()
+    *final, plot, notes = job.result()
     partials = job.outputs()
     assert len(partials) > 2, "outputs arrive token by token"
     assert len(final) == 4 and all(text.strip() for text in final)
+    assert "Not a multiple-choice item" in notes  # a free prompt is scored as generated
     # greedy streaming gives what the batch generator gives
     student = load_model(server.student)
     expected = generate(student.model, student.tokenizer, [render_chat(prompt)], 12)[0]
@@ -348,8 +349,8 @@ def test_compare_streams_side_by_side(client, server, my_runs):
 
 
 def test_compare_with_empty_slots_says_why(client, server):
-    final = client.predict(server.student, None, None, server.teacher, False, "Hello", 4, 0, 0,
-                           api_name="/compare")
+    *final, _, _ = client.predict(server.student, None, None, server.teacher, False, "Hello", 4,
+                                  0, 0, api_name="/compare")
     assert "no Seeking (PostPKT) run" in final[1] and "teacher not included" in final[3]
 
 
@@ -359,7 +360,19 @@ def test_quick_eval_per_item_table(client, server, my_runs):
     assert summary.count("|") > 8 and "base student" in summary
     models = {row[0] for row in table["data"]}
     assert len(models) == 4 and len(table["data"]) == 12
-    assert {row[5] for row in table["data"]} <= {"✓", "✗"}
+    assert {row[6] for row in table["data"]} <= {"✓", "✗"}
+    assert "by likelihood" in summary and all(row[4] != "—" for row in table["data"])
+
+
+def test_compare_shows_how_a_multiple_choice_item_is_scored(client, server):
+    from pkt_core import lab
+
+    *answers, plot, notes = client.predict(server.student, None, None, server.teacher, True,
+                                           lab.default_prompt(), 8, 0, 0, api_name="/compare")
+    bars = json.loads(plot["plot"])["data"]
+    assert [b["name"] for b in bars] == ["base student", "teacher"]
+    assert all(len(b["y"]) == 4 for b in bars) and sum("✓" in x for x in bars[0]["x"]) == 1
+    assert "reference **D. Drilou**" in notes and "likelihood pick" in notes
 
 
 def test_runs_list_detail_and_downloads(client, server, my_runs):

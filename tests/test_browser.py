@@ -97,6 +97,11 @@ def test_the_lab_in_a_browser(page, server):
     assert plots_in(page, "#heatmaps") == 1
     assert page.locator("#heatmaps .js-plotly-plot .hm, #heatmaps .js-plotly-plot image").count() > 0
     shot(page, "02-heatmaps")
+    # the shipped incompatibility curve is on the same tab at once (no computation)
+    page.locator("#curve").scroll_into_view_if_needed()
+    assert plots_in(page, "#curve") == 1
+    assert "shuffled control" in page.locator("#curve-notes").inner_text()
+    page.locator("#curve").screenshot(path=str(ARTIFACTS / "07-curve.png"))
 
     # 3. locate: layer curves and neuron maps
     open_tab(page, "Locate")
@@ -113,7 +118,8 @@ def test_the_lab_in_a_browser(page, server):
     page.locator("#run-transfer").click()
     page.wait_for_selector("#transfer-status :text('finished')")
     assert "saved as" in page.locator("#transfer-status").inner_text()
-    assert "base student" in page.locator("#transfer-result").inner_text()
+    result = page.locator("#transfer-result").inner_text()
+    assert "base student" in result and "outputs that changed" in result  # the effect panel
     page.wait_for_selector("#transfer-loss .js-plotly-plot")
     shot(page, "03-transfer")
 
@@ -122,6 +128,8 @@ def test_the_lab_in_a_browser(page, server):
     page.locator("#compare-btn").click()
     texts = settled_texts(page, [f"#out-{i}" for i in range(4)])
     assert all(t.strip() for t in texts)
+    page.wait_for_selector("#likelihoods .js-plotly-plot")  # the default item is multiple choice
+    assert "likelihood pick" in page.locator("#likelihood-notes").inner_text()
     shot(page, "04-compare")
 
     # 6. the runs, with the new one

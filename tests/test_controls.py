@@ -156,3 +156,15 @@ def test_the_curve_runs_from_the_teacher_and_its_control(tiny_models):
             assert p["ci95"][0] <= p["change"] <= p["ci95"][1]
     fig = incompatibility_curve_figure(curve)
     assert len(fig.data) == 2 and fig.layout.xaxis.type == "log"
+
+
+def test_compares_default_example_separates_the_shipped_pair():
+    """The first prompt on the Compare tab is one where the shipped teacher is right by likelihood
+    and the shipped student wrong (so a visitor sees a difference at once)."""
+    from pkt_core import lab
+
+    slots = lab.lineup("pkt-tiny-student", None, None, "pkt-tiny-teacher", True)
+    notes = lab.likelihood_view(slots, lab.default_prompt()).likelihood_notes
+    rows = {line.split("|")[1].strip(): line.split("|")[3].strip()
+            for line in notes.splitlines() if line.startswith("| ") and "pick" not in line}
+    assert rows == {"base student": "✗", "teacher": "✓"}

@@ -21,14 +21,15 @@ from ..paper import TABLE_COLUMNS as PUBLISHED_COLUMNS
 from .catalog import (TOY_TASKS, default_pair, default_preset, device_banner, model_choices,
                       paradigm_choices, paradigm_description, paradigm_title, preset_choices,
                       preset_pair, presets, task_example, ui_settings, warm_up)
-from .compare import COMPARED, compare_stream, lineup, quick_eval, slot_labels
+from .compare import (COMPARED, DEFAULT_NEW_TOKENS, compare_stream, default_prompt,
+                      likelihood_view, lineup, quick_eval, slot_labels)
 from .inputs import LabError, form_settings, readable
 from .jobs import JOBS, UI_EVAL_LIMIT, JobRegistry, Snapshot, TransferJob, start_transfer
 from .pair_tabs import (curve_views, locate_pair, pair_report, parametric_view, shipped_curve,
                         similarity_view, start_curve)
 from .saved_runs import (RUN_COLUMNS, all_runs, checked_run, default_run, example_runs_root,
                          published_rows, run_choices, run_detail, run_files, runs_rows, runs_view)
-from .views import (CurveView, LocateView, PairView, ParametricView, QuickEvalView, RunDetailView, RunsView,
+from .views import (CurveView, LikelihoodView, LocateView, PairView, ParametricView, QuickEvalView, RunDetailView, RunsView,
                     SimilarityView, TransferView)
 
 
@@ -41,7 +42,8 @@ __all__ = ["MODELS", "JOBS", "UI_EVAL_LIMIT", "COMPARED", "RUN_COLUMNS", "PUBLIS
            "TOY_TASKS", "LabError", "JobRegistry", "Snapshot", "TransferJob", "LocateView",
            "PairView", "ParametricView", "QuickEvalView", "RunDetailView", "RunsView",
            "SimilarityView", "TransferView", "CurveView", "curve_views", "shipped_curve",
-           "start_curve", "all_runs", "checked_run", "compare_stream",
+           "start_curve", "LikelihoodView", "likelihood_view", "default_prompt",
+           "DEFAULT_NEW_TOKENS", "all_runs", "checked_run", "compare_stream",
            "default_pair", "default_preset", "default_run", "presets", "device_banner", "example_runs_root", "form_settings",
            "learn_markdown", "lineup", "locate_pair", "model_choices", "pair_report",
            "paradigm_choices", "paradigm_description", "paradigm_title", "parametric_view",

@@ -6,12 +6,19 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..evaluate import evaluate_task, stream_generate
+from ..evaluate import continuation_logprobs, evaluate_task, stream_generate
+from ..figures import option_likelihoods_figure
 from ..models.provider import MODELS
 from ..paradigms import get_paradigm
-from ..tasks import get_task, render_chat
+from ..tasks import Example, Task, get_task, render_chat
+from ..tasks.toyworld import TOY_TASKS
 from .inputs import LabError, as_float, as_int, as_text
-from .views import QuickEvalView
+from .views import LikelihoodView, QuickEvalView
+
+# Compare's first prompt: a facts test item on which the shipped teacher is right (by likelihood
+# and in its text) and the shipped student wrong (tests/test_app.py checks it still is).
+DEFAULT_EXAMPLE = ("facts", "facts-1992")
+DEFAULT_NEW_TOKENS = 128  # arith's worked answers need ~96 tokens (its max_new_tokens)
 
 # The research's two paradigms, side by side: PostPKT (Seeking) and PrePKT (LaTen).
 COMPARED = ("seeking", "laten")
@@ -63,6 +70,47 @@ def compare_stream(slots: Sequence[Slot], prompt: str, max_new_tokens: Any = 64,
     yield [t if t.strip() else "(empty answer: the model stopped at once)" for t in texts]
 
 
+def default_prompt() -> str:
+    task, item = DEFAULT_EXAMPLE
+    return next(ex.prompt for ex in get_task(task).split("test") if ex.id == item)
+
+
+def _choice_item(prompt: str) -> tuple[Task, Example] | None:
+    """The multiple-choice task item whose question is this prompt, if it is one."""
+    for name in TOY_TASKS:
+        task = get_task(name)
+        if task.kind != "choice":
+            continue
+        for split in ("test", "extract", "align"):
+            for ex in task.split(split):
+                if ex.prompt.strip() == prompt.strip() and task.options(ex):
+                    return task, ex
+    return None
+
+
+def likelihood_view(slots: Sequence[Slot], prompt: str) -> LikelihoodView:
+    """For a multiple-choice item: each model's log-likelihood of every option (what is scored)."""
+    found = _choice_item(prompt)
+    if found is None:
+        return LikelihoodView(None, "*Not a multiple-choice item of a toy task: no option "
+                                    "likelihoods to show (free text is scored as generated).*")
+    task, ex = found
+    options, correct = task.options(ex), task.correct_option(ex)
+    per_model, rows = {}, []
+    for label, ref in slots:
+        if ref:
+            loaded = MODELS.get(ref)
+            per_model[label] = continuation_logprobs(loaded.model, loaded.tokenizer,
+                                                     [(task.prompt(ex), o) for o in options])
+            pick = max(range(len(options)), key=lambda k: per_model[label][k])
+            rows.append(f"| {label} | {options[pick]} | {'✓' if pick == correct else '✗'} |")
+    notes = (f"`{task.name}` item `{ex.id}`, reference **{options[correct]}**. Multiple choice is "
+             "scored by likelihood: the option the model finds most probable after the prompt is "
+             "its answer, whatever letter its text writes.\n\n| model | likelihood pick | right |\n"
+             "|---|---|---|\n" + "\n".join(rows))
+    return LikelihoodView(option_likelihoods_figure(options, per_model, correct), notes)
+
+
 def _short(text: Any, n: int = 160) -> str:
     text = str(text or "")
     return text if len(text) <= n else text[: n - 1] + "…"
@@ -75,13 +123,25 @@ def quick_eval(slots: Sequence[Slot], task: str, n_items: Any = 10) -> QuickEval
     chosen = [(label, ref) for label, ref in slots if ref]
     if not chosen:
         raise LabError("choose at least one model to evaluate")
-    lines = [f"| model | `{task}` score on {n} test items |", "|---|---|"]
+    lines = [_scoring_note(task_obj), "", f"| model | `{task}` score on {n} test items |", "|---|---|"]
     rows: list[list[Any]] = []
     for label, ref in chosen:
         loaded = MODELS.get(ref)
         res = evaluate_task(loaded.model, loaded.tokenizer, task_obj, "test", n, model_name=ref)
         lines.append(f"| {label} (`{Path(ref).name if os.sep in ref else ref}`) | {res.score:.3f} |")
+        examples = {ex.id: ex for ex in task_obj.split("test")[:n]}
         for item in res.items:
+            pick = (task_obj.options(examples[item["id"]])[item["chosen"]] if "chosen" in item
+                    else "—")
             rows.append([label, item["id"], _short(item["reference"]), _short(item["output"]),
-                         _short(item["extracted"], 60), "✓" if item["correct"] else "✗"])
+                         _short(pick, 60), _short(item["extracted"], 60),
+                         "✓" if item["correct"] else "✗"])
     return QuickEvalView("\n".join(lines), rows)
+
+
+def _scoring_note(task: Task) -> str:
+    if task.kind == "choice":
+        return ("*How it is scored:* by likelihood — the option the model finds most probable "
+                "after the prompt is its answer (“likelihood pick”); the letter its text writes "
+                "(“generated”) is shown but not scored.")
+    return f"*How it is scored:* on the generated text ({task.kind}); “generated” is what was read."

@@ -178,6 +178,12 @@ def effects_markdown(effects: dict[str, Any]) -> str:
 
 # ---- 5. compare -------------------------------------------------------------------------------------
 @dataclass
+class LikelihoodView:
+    likelihoods: Any | None  # a figure, or None when the prompt is not a multiple-choice item
+    likelihood_notes: str
+
+
+@dataclass
 class QuickEvalView:
     summary: str
     rows: list[list[Any]] = field(default_factory=list)  # model, item, reference, output, …
