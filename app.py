@@ -261,7 +261,7 @@ def transfer_tab() -> TransferTab:
         paradigm = gr.Radio(lab.paradigm_choices(), value="laten", label="paradigm")
         task = gr.Dropdown(TASKS, value="facts", label="task")
     groups, presets, settings = {}, {}, {}
-    with gr.Accordion("Advanced — the research's defaults", open=False):
+    with gr.Accordion("Advanced — settings and their defaults", open=False):
         for title, name in lab.paradigm_choices():
             with gr.Group(visible=name == "laten") as groups[name]:
                 gr.Markdown(f"**{title}** — {lab.paradigm_description(name)}")

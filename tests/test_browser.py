@@ -111,7 +111,7 @@ def test_the_lab_in_a_browser(page, server):
 
     # 4. a short LaTen transfer with a live loss plot, saved as a run
     open_tab(page, "Transfer")
-    page.get_by_text("Advanced — the research's defaults").click()
+    page.get_by_text("Advanced — settings and their defaults").click()
     steps = page.locator("#laten-steps input")
     steps.fill("2")
     steps.press("Tab")
