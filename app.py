@@ -343,6 +343,9 @@ def wire_transfer(tab: TransferTab, pair: PairTab, compare: "CompareTab", runs: 
         widgets = tab.settings[name]
         switch.change(lambda preset, n=name: list(lab.presets(n)[preset].values()), switch,
                       list(widgets.values()), api_name=f"{name}_preset_values", **NAV)
+        # lab for an embedded teacher, research for a hub pair (made for 7B-13B widths)
+        pair.teacher.change(safe(lambda teacher, n=name: lab.default_preset(n, teacher)),
+                            pair.teacher, switch, api_name=f"{name}_preset_for_teacher", **NAV)
 
     inputs = {"paradigm": tab.paradigm, "teacher": pair.teacher, "student": pair.student,
               "task": tab.task, "seed": tab.seed, "eval_limit": tab.eval_limit, "mine": tab.mine}

@@ -91,8 +91,10 @@ def presets(paradigm: str) -> dict[str, dict[str, Any]]:
 def default_preset(paradigm: str, teacher: str | None = None) -> str:
     """'lab' (tuned at the embedded family's width) for an embedded teacher when the paradigm has
     it, else 'research' (the paper's settings, made for 7B-13B widths)."""
-    teacher = teacher or default_pair()[0]
-    embedded = resolve_ref(teacher).kind == "embedded" if teacher else False
+    try:
+        embedded = resolve_ref(teacher or default_pair()[0]).kind == "embedded"
+    except ValueError:  # not a model (yet): the pair check says why; keep the paper's settings
+        embedded = False
     return "lab" if embedded and "lab" in get_paradigm(paradigm).presets else "research"
 
 
