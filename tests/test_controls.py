@@ -168,3 +168,22 @@ def test_compares_default_example_separates_the_shipped_pair():
     rows = {line.split("|")[1].strip(): line.split("|")[3].strip()
             for line in notes.splitlines() if line.startswith("| ") and "pick" not in line}
     assert rows == {"base student": "✗", "teacher": "✓"}
+
+
+def test_the_curve_job_reports_progress_and_can_be_cancelled(tiny_models):
+    from pkt_core import lab
+
+    teacher, student = str(tiny_models["llama_deep"]), str(tiny_models["llama"])
+    job = lab.start_curve(teacher, student, "facts", points=2, seeds=1, eval_limit=10, session="c1")
+    views = list(lab.curve_views(job, every=0.05))
+    assert isinstance(views[-1], lab.CurveView) and "shuffled control" in views[-1].curve_notes
+    lab.JOBS.remove("c1", job)
+    job = lab.start_curve(teacher, student, "facts", points=2, seeds=1, eval_limit=10, session="c2")
+    with pytest.raises(lab.LabError, match="a job is already running"):
+        lab.start_curve(teacher, student, "facts", session="c2")
+    assert lab.JOBS.cancel("c2")
+    with pytest.raises(lab.LabError, match="(?i)cancelled"):
+        list(lab.curve_views(job, every=0.05))
+    lab.JOBS.remove("c2", job)
+    with pytest.raises(lab.LabError, match="between 2 and 8"):
+        lab.start_curve(teacher, student, "facts", points=50)
