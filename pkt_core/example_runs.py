@@ -85,15 +85,16 @@ def build_example_runs(out: str | Path = "assets/runs", teacher: str | None = No
         shutil.rmtree(run_dir, ignore_errors=True)
         started = time.perf_counter()
         say(f"{paradigm}: running on {teacher} → {student}, task {task}")
+        spec = get_paradigm(paradigm)
         req = TransferRequest(paradigm=paradigm, student=student, teacher=teacher, task=task,
-                              settings={**get_paradigm(paradigm).example_settings,
-                                        **(settings or {}).get(paradigm, {})},
-                              seed=seed, out=str(run_dir), eval_limit=eval_limit)
+                              settings={**spec.example_settings, **(settings or {}).get(paradigm, {})},
+                              preset=spec.example_preset, seed=seed, out=str(run_dir),
+                              eval_limit=eval_limit)
         result = run_transfer(req)
         note = _slim(run_dir, paradigm in keep_weights, task, eval_limit, seed)
         RunDir(run_dir).write_json("example.json", {
             "built_by": "python -m pkt_core zoo examples", "note": note, "settings": req.settings,
-            "eval_limit": eval_limit})
+            "preset": req.preset, "eval_limit": eval_limit})
         stored = RunDir(run_dir).read_json("metrics.json", {}).get("stored_weights", {})
         summary["runs"][paradigm] = {
             "path": str(run_dir), "base": result.metrics["base"]["score"],

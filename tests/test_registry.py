@@ -115,7 +115,7 @@ def test_registries_refuse_duplicate_names():
 def test_the_built_in_paradigms_declare_themselves():
     assert paradigm_names() == ["seeking", "laten", "lora", "pissa"]  # the research's row order
     laten = get_paradigm("laten")
-    assert laten.needed_splits == ("extract", "align") and laten.example_settings["steps"] == 4
+    assert laten.needed_splits == ("extract", "align") and laten.example_preset == "lab"
     assert get_paradigm("lora").needed_splits == ("train",) and not get_paradigm("lora").needs_teacher
     for name in paradigm_names():
         specs = settings_of(name, get_paradigm(name).config_class)

@@ -106,6 +106,7 @@ class Paradigm(ABC):
     different_tokenizers: ClassVar[tuple[bool, str]] = (True, "the teacher is not used")
     table_order: ClassVar[int] = 100  # rows of the results table and the UI's choices, ascending
     example_settings: ClassVar[dict[str, Any]] = {}  # the small shipped example run's overrides
+    example_preset: ClassVar[str] = "research"  # … and the preset they start from
     # Named starting points for the config: "research" is the config's own defaults (the
     # research's); a paradigm may add others, e.g. LaTen's "lab" preset for small widths.
     presets: ClassVar[dict[str, dict[str, Any]]] = {"research": {}}
