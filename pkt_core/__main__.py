@@ -296,7 +296,8 @@ def cmd_curve(args: argparse.Namespace) -> int:
     progress, close = _tqdm_progress()
     try:
         curve = incompatibility_curve(args.teacher, args.student, args.task, args.points,
-                                      args.seeds, args.eval_limit, args.defaults, progress)
+                                      args.seeds, args.eval_limit, args.defaults,
+                                      args.with_seeking, progress)
     finally:
         close()
     if args.html:
@@ -306,7 +307,8 @@ def cmd_curve(args: argparse.Namespace) -> int:
         return 0
     for series, points in curve["series"].items():
         for p in points:
-            print(f"{series:9} lr {p['lr']:.2g}  update {p['relative_update']:.3g}  change "
+            knob = "lr" if "lr" in p else "epochs"
+            print(f"{series:16} {knob} {p[knob]:.2g}  update {p['relative_update']:.3g}  change "
                   f"{p['change']:+.3f}  95% [{p['ci95'][0]:+.3f}, {p['ci95'][1]:+.3f}]")
     return 0
 
@@ -441,6 +443,8 @@ def _add_transfer_commands(sub: Any) -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--eval-limit", type=int, default=150, help="test items per score")
     p.add_argument("--defaults", default="lab", help="LaTen's preset for everything but the lr")
+    p.add_argument("--with-seeking", action="store_true",
+                   help="add Seeking from the teacher and from its control, fine-tuning epochs varied")
     p.add_argument("--html", default=None, help="save the figure as standalone HTML (+ .json)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_curve)

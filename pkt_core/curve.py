@@ -36,16 +36,25 @@ def curve_lrs(points: int) -> list[float]:
     return [float(x) for x in np.geomspace(*LR_RANGE, points)]
 
 
-def _point(teacher: str, student: str, task: str, lr: float, seeds: Sequence[int], base: dict,
-           eval_limit: int, preset: str, out: Path, say: Callable[[str], None],
-           cancelled: Callable[[], bool] | None) -> dict[str, Any]:
+# Seeking's update comes from fine-tuning (its init leaves the student's function unchanged:
+# W − BA + BA), so its honest size knob is the fine-tuning budget: epochs over the train split.
+EPOCH_RANGE = (0.1, 3.0)
+
+
+def curve_epochs(points: int) -> list[float]:
+    return [float(x) for x in np.geomspace(*EPOCH_RANGE, points)]
+
+
+def _point(paradigm: str, knob: str, value: float, teacher: str, student: str, task: str,
+           seeds: Sequence[int], base: dict, eval_limit: int, preset: str, out: Path,
+           say: Callable[[str], None], cancelled: Callable[[], bool] | None) -> dict[str, Any]:
     scores, updates, after = [], [], []
     for seed in seeds:
-        say(f"{teacher}: lr {lr:.2g}, seed {seed}")
+        say(f"{paradigm} from {teacher}: {knob} {value:.2g}, seed {seed}")
         result = run_transfer(TransferRequest(
-            paradigm="laten", teacher=teacher, student=student, task=task, settings={"lr": lr},
-            preset=preset, seed=seed, eval_limit=eval_limit,
-            out=str(out / f"{abs(hash(teacher))}-{lr:.3g}-{seed}")),
+            paradigm=paradigm, teacher=teacher, student=student, task=task,
+            settings={knob: value}, preset=preset, seed=seed, eval_limit=eval_limit,
+            out=str(out / f"{paradigm}-{abs(hash(teacher))}-{value:.3g}-{seed}")),
             cancelled=cancelled, base_metrics=base)
         effects = result.metrics["effects"]
         rel = [u["relative"] for u in effects["relative_update"].values()]
@@ -53,20 +62,28 @@ def _point(teacher: str, student: str, task: str, lr: float, seeds: Sequence[int
         scores.append(result.metrics["result"]["score"])
         after.append([float(i["correct"]) for i in result.metrics["result"]["items"]])
     ci = paired_change_ci([float(i["correct"]) for i in base["items"]], after)
-    return {"lr": lr, "relative_update": float(np.mean(updates)), "change": ci.change,
+    return {knob: value, "relative_update": float(np.mean(updates)), "change": ci.change,
             "ci95": ci.as_list(), "scores": scores, "items": after}
 
 
 def incompatibility_curve(teacher: str, student: str, task: str = "facts", points: int = 5,
                           seeds: int = 3, eval_limit: int = 150, preset: str = "lab",
-                          progress: Progress | None = None,
+                          with_seeking: bool = False, progress: Progress | None = None,
                           cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
-    """LaTen at `points` update sizes × `seeds`, from the teacher and from its shuffled control."""
+    """LaTen at `points` update sizes × `seeds`, from the teacher and from its shuffled control;
+    with `with_seeking`, Seeking too (its fine-tuning epochs varied, the research's settings)."""
     if seeds < 1 or eval_limit < 1:
         raise ValueError("the curve needs at least one seed and one test item")
     started = time.perf_counter()
     lrs = curve_lrs(points)
-    total, done = 2 * len(lrs) * seeds, [0]
+    runs = [("teacher", "laten", "lr", lrs, teacher, preset),
+            ("shuffled", "laten", "lr", lrs, f"{CONTROL_PREFIX}{teacher}", preset)]
+    if with_seeking:
+        epochs = curve_epochs(points)
+        runs += [("seeking", "seeking", "epochs", epochs, teacher, "research"),
+                 ("seeking_shuffled", "seeking", "epochs", epochs, f"{CONTROL_PREFIX}{teacher}",
+                  "research")]
+    total, done = sum(len(r[3]) for r in runs) * seeds, [0]
 
     def say(message: str) -> None:
         if progress:
@@ -78,14 +95,16 @@ def incompatibility_curve(teacher: str, student: str, task: str = "facts", point
     base = {"score": res.score, "n": res.n, "extra": res.extra, "items": res.items}
     series: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="pkt-curve-") as tmp:
-        for name, ref in (("teacher", teacher), ("shuffled", f"{CONTROL_PREFIX}{teacher}")):
-            series[name] = [_point(ref, student, task, lr, range(seeds), base, eval_limit, preset,
-                                   Path(tmp), say, cancelled) for lr in lrs]
-    for real, control in zip(series["teacher"], series["shuffled"]):
-        # the teacher against its control on the same items and seeds: the test that matters
-        ci = paired_change_ci(control.pop("items"), real.pop("items"))
-        real["vs_shuffled"] = {"change": ci.change, "ci95": ci.as_list()}
+        for name, paradigm, knob, values, ref, start in runs:
+            series[name] = [_point(paradigm, knob, v, ref, student, task, range(seeds), base,
+                                   eval_limit, start, Path(tmp), say, cancelled) for v in values]
+    for real, control in (("teacher", "shuffled"), ("seeking", "seeking_shuffled")):
+        for r, c in zip(series.get(real, []), series.get(control, [])):
+            # the teacher against its control on the same items and seeds: the test that matters
+            ci = paired_change_ci(c.pop("items"), r.pop("items"))
+            r["vs_shuffled"] = {"change": ci.change, "ci95": ci.as_list()}
     return {"teacher": teacher, "student": student, "task": task, "preset": preset,
             "seeds": list(range(seeds)), "eval_limit": eval_limit, "base_score": base["score"],
-            "varied": "LaTen's hypernetwork learning rate (log-spaced)", "interval": METHOD,
+            "varied": "LaTen's hypernetwork learning rate; Seeking's fine-tuning epochs (log-spaced)",
+            "interval": METHOD,
             "series": series, "seconds": round(time.perf_counter() - started, 1)}

@@ -379,27 +379,30 @@ def runs_chart(tasks: Sequence[str], series: Mapping[str, Mapping[str, Sequence[
 def incompatibility_curve_figure(curve: Mapping[str, Any]) -> go.Figure:
     """Score change against update size (log x), the real teacher beside its shuffled control,
     with 95 % intervals: where the two overlap, the teacher's parameters added nothing."""
-    colours = {"teacher": "#d62728", "shuffled": "#7f7f7f"}
-    names = {"teacher": f"from the teacher ({curve.get('teacher', '')})",
-             "shuffled": "from the shuffled teacher (control)"}
+    colours = {"teacher": "#d62728", "shuffled": "#7f7f7f", "seeking": "#1f77b4",
+               "seeking_shuffled": "#9ecae1"}
+    names = {"teacher": f"LaTen from the teacher ({curve.get('teacher', '')})",
+             "shuffled": "LaTen from the shuffled teacher (control)",
+             "seeking": "Seeking from the teacher", "seeking_shuffled": "Seeking from the shuffled teacher"}
     fig = go.Figure()
     for series, points in curve.get("series", {}).items():
         x = [p["relative_update"] for p in points]
         y = [p["change"] for p in points]
+        knob = "lr" if points and "lr" in points[0] else "epochs"
         fig.add_trace(go.Scatter(
             x=x, y=y, mode="lines+markers", name=names.get(series, series),
-            line={"color": colours.get(series)},
+            line={"color": colours.get(series), "dash": "dot" if "shuffled" in series else "solid"},
             error_y={"type": "data", "symmetric": False,
                      "array": [p["ci95"][1] - p["change"] for p in points],
                      "arrayminus": [p["change"] - p["ci95"][0] for p in points]},
-            customdata=[[p["lr"], p["ci95"][0], p["ci95"][1]] for p in points],
-            hovertemplate=("‖ΔW‖/‖W‖ %{x:.2g} (lr %{customdata[0]:.2g})<br>change %{y:+.3f} "
-                           "[%{customdata[1]:+.3f}, %{customdata[2]:+.3f}]<extra></extra>")))
+            customdata=[[p[knob], p["ci95"][0], p["ci95"][1]] for p in points],
+            hovertemplate=(f"‖ΔW‖/‖W‖ %{{x:.2g}} ({knob} %{{customdata[0]:.2g}})<br>change "
+                           "%{y:+.3f} [%{customdata[1]:+.3f}, %{customdata[2]:+.3f}]<extra></extra>")))
     fig.add_hline(y=0, line={"color": "black", "width": 1, "dash": "dot"})
     seeds = len(curve.get("seeds", []))
     fig.update_layout(
-        height=HEIGHT, title={"text": "The incompatibility curve: LaTen's effect against the size "
-                              f"of its update<br><sup>{curve.get('task')} · {seeds} seeds × "
+        height=HEIGHT, title={"text": "The incompatibility curve: a transfer's effect against the "
+                              f"size of its update<br><sup>{curve.get('task')} · {seeds} seeds × "
                               f"{curve.get('eval_limit')} test items · 95 % paired intervals</sup>"},
         xaxis={"title": {"text": "relative update ‖ΔW‖/‖W‖ (log)"}, "type": "log"},
         yaxis={"title": {"text": "score change against the untouched student"}},

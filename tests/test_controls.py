@@ -143,19 +143,21 @@ def test_the_curve_runs_from_the_teacher_and_its_control(tiny_models):
     from pkt_core.figures import incompatibility_curve_figure
 
     curve = incompatibility_curve(str(tiny_models["llama_deep"]), str(tiny_models["llama"]),
-                                  "facts", points=2, seeds=1, eval_limit=4)
-    assert set(curve["series"]) == {"teacher", "shuffled"}
-    for real in curve["series"]["teacher"]:
+                                  "facts", points=2, seeds=1, eval_limit=4, with_seeking=True)
+    assert set(curve["series"]) == {"teacher", "shuffled", "seeking", "seeking_shuffled"}
+    assert [p["epochs"] for p in curve["series"]["seeking"]] == [0.1, 3.0]
+    for real in curve["series"]["teacher"] + curve["series"]["seeking"]:
         lo, hi = real["vs_shuffled"]["ci95"]
         assert lo <= real["vs_shuffled"]["change"] <= hi
     for points in curve["series"].values():
-        assert len(points) == 2 and points[0]["lr"] < points[1]["lr"]
+        knob = "lr" if "lr" in points[0] else "epochs"
+        assert len(points) == 2 and points[0][knob] < points[1][knob]
         assert all("items" not in p for p in points)  # per-item data stays out of the JSON
         for p in points:
             assert {"relative_update", "change", "ci95"} <= set(p) and p["relative_update"] > 0
             assert p["ci95"][0] <= p["change"] <= p["ci95"][1]
     fig = incompatibility_curve_figure(curve)
-    assert len(fig.data) == 2 and fig.layout.xaxis.type == "log"
+    assert len(fig.data) == 4 and fig.layout.xaxis.type == "log"
 
 
 def test_compares_default_example_separates_the_shipped_pair():

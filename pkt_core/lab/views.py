@@ -105,20 +105,29 @@ class CurveView:
 
 def curve_markdown(curve: dict[str, Any], where: str) -> str:
     """The curve's numbers and what they say: does the teacher beat its shuffled control?"""
-    teacher, control = curve["series"]["teacher"], curve["series"]["shuffled"]
-    rows = [f"| {t['lr']:.2g} | {t['relative_update']:.2g} | {t['change']:+.3f} "
+    text = _curve_table(curve, "teacher", "shuffled", "lr", where, "LaTen")
+    if "seeking" in curve["series"]:
+        text += "\n\n" + _curve_table(curve, "seeking", "seeking_shuffled", "epochs", "", "Seeking")
+    return text
+
+
+def _curve_table(curve: dict[str, Any], real: str, shuffled: str, knob: str, where: str,
+                 method: str) -> str:
+    teacher, control = curve["series"][real], curve["series"][shuffled]
+    rows = [f"| {t[knob]:.2g} | {t['relative_update']:.2g} | {t['change']:+.3f} "
             f"[{t['ci95'][0]:+.3f}, {t['ci95'][1]:+.3f}] | {c['relative_update']:.2g} | "
             f"{c['change']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | "
             f"{t['vs_shuffled']['change']:+.3f} [{t['vs_shuffled']['ci95'][0]:+.3f}, "
             f"{t['vs_shuffled']['ci95'][1]:+.3f}] |" for t, c in zip(teacher, control)]
     above = sum(t["vs_shuffled"]["ci95"][0] > 0 for t in teacher)
     below = sum(t["vs_shuffled"]["ci95"][1] < 0 for t in teacher)
-    verdict = (f"The teacher beats its shuffled control at {above} of {len(teacher)} update sizes, "
+    verdict = (f"{method}: the teacher beats its shuffled control at {above} of {len(teacher)} update sizes, "
                f"loses at {below}, and the two cannot be told apart at {len(teacher) - above - below}"
                " (paired 95 % interval of teacher − control).")
-    return (f"{where} Base score {curve['base_score']:.3f} on {curve['eval_limit']} "
-            f"`{curve['task']}` test items; {len(curve['seeds'])} seeds per point; {curve['interval']}."
-            f"\n\n**{verdict}**\n\n| lr | teacher: ‖ΔW‖/‖W‖ | teacher: change [95 %] | "
+    head = (f"{where} Base score {curve['base_score']:.3f} on {curve['eval_limit']} "
+            f"`{curve['task']}` test items; {len(curve['seeds'])} seeds per point; "
+            f"{curve['interval']}.\n\n") if where else ""
+    return (f"{head}**{verdict}**\n\n| {knob} | teacher: ‖ΔW‖/‖W‖ | teacher: change [95 %] | "
             "shuffled: ‖ΔW‖/‖W‖ | shuffled: change [95 %] | teacher − shuffled [95 %] |\n"
             "|---|---|---|---|---|---|\n" + "\n".join(rows))
 
