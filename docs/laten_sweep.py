@@ -27,33 +27,20 @@ MIN_CHANGED = 0.05
 
 
 def run_setting(setting: dict, seeds: list[int], base: dict, out: Path, args) -> dict:
-    from pkt_core.stats import paired_change_ci
-    from pkt_core.transfer import TransferRequest, run_transfer
+    from pkt_core.curve import run_seeds
 
-    scores, changed, updates, after = [], [], [], []
-    for seed in seeds:
-        name = "-".join(f"{k}{v:g}" for k, v in setting.items()) + f"-seed{seed}"
-        result = run_transfer(TransferRequest(
-            paradigm="laten", teacher=args.teacher, student=args.student, task="facts",
-            settings=setting, seed=seed, out=str(out / name), eval_limit=args.eval_limit),
-            base_metrics=base)
-        m, e = result.metrics, result.metrics["effects"]
-        scores.append(m["result"]["score"])
-        changed.append(e["changed_outputs"])
-        rel = [u["relative"] for u in e["relative_update"].values()]
-        updates.append(sum(rel) / len(rel) if rel else 0.0)
-        after.append([float(i["correct"]) for i in m["result"]["items"]])
-    ci = paired_change_ci([float(i["correct"]) for i in base["items"]], after)
-    return {**setting, "scores": scores, "mean": sum(scores) / len(scores),
-            "change": ci.change, "change_ci95": ci.as_list(),
-            "changed_outputs": sum(changed) / len(changed), "relative_update": sum(updates) / len(updates)}
+    row = run_seeds("laten", setting, args.teacher, args.student, "facts", seeds, base,
+                    args.eval_limit, "research", out)
+    row.pop("items")
+    row["change_ci95"] = row.pop("ci95")
+    return {**row, "mean": sum(row["scores"]) / len(row["scores"])}
 
 
 def main() -> None:
-    from pkt_core.evaluate import evaluate_task
     from pkt_core.models.provider import MODELS
     from pkt_core.stats import METHOD
     from pkt_core.tasks import get_task
+    from pkt_core.transfer import score_on_test
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--teacher", default="pkt-tiny-teacher")
@@ -63,8 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     student = MODELS.get(args.student)
-    res = evaluate_task(student.model, student.tokenizer, get_task("facts"), "test", args.eval_limit)
-    base = {"score": res.score, "n": res.n, "extra": res.extra, "items": res.items}
+    base = score_on_test(student.model, student.tokenizer, get_task("facts"), args.eval_limit)
     settings = [dict(zip(GRID, values)) for values in itertools.product(*GRID.values())] + EXTRA
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

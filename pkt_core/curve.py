@@ -18,12 +18,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .evaluate import evaluate_task
 from .models.controls import PREFIX as CONTROL_PREFIX
 from .models.provider import MODELS
 from .stats import METHOD, paired_change_ci
 from .tasks import get_task
-from .transfer import TransferRequest, run_transfer
+from .transfer import TransferRequest, run_transfer, score_on_test
 
 Progress = Callable[[int, int, str], None]
 LR_RANGE = (3e-4, 3e-2)  # the research's lr up to where the update is as large as the weights
@@ -45,25 +44,33 @@ def curve_epochs(points: int) -> list[float]:
     return [float(x) for x in np.geomspace(*EPOCH_RANGE, points)]
 
 
-def _point(paradigm: str, knob: str, value: float, teacher: str, student: str, task: str,
-           seeds: Sequence[int], base: dict, eval_limit: int, preset: str, out: Path,
-           say: Callable[[str], None], cancelled: Callable[[], bool] | None) -> dict[str, Any]:
-    scores, updates, after = [], [], []
+def run_seeds(paradigm: str, settings: dict[str, Any], teacher: str, student: str, task: str,
+              seeds: Sequence[int], base: dict, eval_limit: int, preset: str, out: Path,
+              say: Callable[[str], None] = lambda message: None,
+              cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """One setting over several seeds against the same `base` (score_on_test of the untouched
+    student): the score change with its paired interval, the mean relative update and the share
+    of changed answers. `items` (per seed, per item, right or not) is kept for pairing."""
+    scores, updates, changed, after = [], [], [], []
+    label = ", ".join(f"{k} {v:.2g}" if isinstance(v, float) else f"{k} {v}" for k, v in settings.items())
     for seed in seeds:
-        say(f"{paradigm} from {teacher}: {knob} {value:.2g}, seed {seed}")
+        say(f"{paradigm} from {teacher}: {label}, seed {seed}")
+        name = "-".join(f"{k}{v:g}" for k, v in settings.items())
         result = run_transfer(TransferRequest(
-            paradigm=paradigm, teacher=teacher, student=student, task=task,
-            settings={knob: value}, preset=preset, seed=seed, eval_limit=eval_limit,
-            out=str(out / f"{paradigm}-{abs(hash(teacher))}-{value:.3g}-{seed}")),
+            paradigm=paradigm, teacher=teacher, student=student, task=task, settings=settings,
+            preset=preset, seed=seed, eval_limit=eval_limit,
+            out=str(out / f"{paradigm}-{abs(hash(teacher))}-{name}-{seed}")),
             cancelled=cancelled, base_metrics=base)
         effects = result.metrics["effects"]
         rel = [u["relative"] for u in effects["relative_update"].values()]
         updates.append(float(np.mean(rel)) if rel else 0.0)
+        changed.append(effects["changed_outputs"])
         scores.append(result.metrics["result"]["score"])
         after.append([float(i["correct"]) for i in result.metrics["result"]["items"]])
     ci = paired_change_ci([float(i["correct"]) for i in base["items"]], after)
-    return {knob: value, "relative_update": float(np.mean(updates)), "change": ci.change,
-            "ci95": ci.as_list(), "scores": scores, "items": after}
+    return {**settings, "relative_update": float(np.mean(updates)), "change": ci.change,
+            "ci95": ci.as_list(), "changed_outputs": float(np.mean(changed)), "scores": scores,
+            "items": after}
 
 
 def incompatibility_curve(teacher: str, student: str, task: str = "facts", points: int = 5,
@@ -91,13 +98,12 @@ def incompatibility_curve(teacher: str, student: str, task: str = "facts", point
         done[0] += 1
 
     loaded = MODELS.get(student)
-    res = evaluate_task(loaded.model, loaded.tokenizer, get_task(task), "test", eval_limit)
-    base = {"score": res.score, "n": res.n, "extra": res.extra, "items": res.items}
+    base = score_on_test(loaded.model, loaded.tokenizer, get_task(task), eval_limit, name=student)
     series: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="pkt-curve-") as tmp:
         for name, paradigm, knob, values, ref, start in runs:
-            series[name] = [_point(paradigm, knob, v, ref, student, task, range(seeds), base,
-                                   eval_limit, start, Path(tmp), say, cancelled) for v in values]
+            series[name] = [run_seeds(paradigm, {knob: v}, ref, student, task, range(seeds), base,
+                                      eval_limit, start, Path(tmp), say, cancelled) for v in values]
     for real, control in (("teacher", "shuffled"), ("seeking", "seeking_shuffled")):
         for r, c in zip(series.get(real, []), series.get(control, [])):
             # the teacher against its control on the same items and seeds: the test that matters

@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .evaluate import evaluate_task
 from .models.controls import PREFIX as CONTROL_PREFIX
 from .models.provider import MODELS
 from .paradigms.base import get_paradigm, paradigm_names
 from .runs import atomic_write_bytes, atomic_write_json
 from .stats import METHOD, paired_change_ci
 from .tasks import get_task
-from .transfer import TransferRequest, run_transfer
+from .transfer import TransferRequest, run_transfer, score_on_test
 
 REFERENCE_ROWS = {"student": "student (untouched)", "teacher": "teacher"}
 Progress = Callable[[str], None]
@@ -124,10 +123,10 @@ def _score_references(teacher: str, student: str, task_objs: dict[str, Any],
         loaded = MODELS.get(ref)
         for name, task in task_objs.items():
             say(f"scoring the {role} on {name}")
-            res = evaluate_task(loaded.model, loaded.tokenizer, task, "test", eval_limit, model_name=ref)
-            cells[role][name] = [[float(i["correct"]) for i in res.items]]
+            scored = score_on_test(loaded.model, loaded.tokenizer, task, eval_limit, name=ref)
+            cells[role][name] = [[float(i["correct"]) for i in scored["items"]]]
             if role == "student":
-                base[name] = {"score": res.score, "n": res.n, "extra": res.extra, "items": res.items}
+                base[name] = scored
     return base
 
 

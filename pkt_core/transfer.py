@@ -99,8 +99,12 @@ def prepare(req: TransferRequest) -> PreparedTransfer:
     return PreparedTransfer(req, paradigm, config, task, splits, pair)
 
 
-def _score(model: Any, tokenizer: Any, task: Task, req: TransferRequest, name: str) -> dict[str, Any]:
-    result = evaluate_task(model, tokenizer, task, "test", req.eval_limit, req.seed, model_name=name)
+def score_on_test(model: Any, tokenizer: Any, task: Task, eval_limit: int | None, seed: int = 0,
+                  name: str = "") -> dict[str, Any]:
+    """A model's test score with its per-item log, in the form metrics.json keeps (`base` and
+    `result`); callers that score the untouched student once pass it to run_transfer as
+    `base_metrics`."""
+    result = evaluate_task(model, tokenizer, task, "test", eval_limit, seed, model_name=name)
     return {"score": result.score, "n": result.n, "extra": result.extra, "items": result.items}
 
 
@@ -129,13 +133,15 @@ def run_transfer(req: TransferRequest | PreparedTransfer, progress: Progress | N
         teacher = models.get(req.teacher, req.teacher_device, req.dtype) \
             if paradigm.needs_teacher and req.teacher else None
         say(0, 1, "scoring the base student")
-        base = base_metrics or _score(student.model, student.tokenizer, task, req, req.student)
+        base = base_metrics or score_on_test(student.model, student.tokenizer, task,
+                                             req.eval_limit, req.seed, req.student)
         ctx = TransferContext(student, teacher, task, prepared.splits, say,
                               cancelled or (lambda: False), run.append_log, run.save_checkpoint)
         outcome = paradigm.run(ctx, prepared.config)
         final_model = _save_model(outcome, student, run)
         say(0, 1, "scoring the transferred student")
-        result = _score(final_model, student.tokenizer, task, req, f"{paradigm.name} student")
+        result = score_on_test(final_model, student.tokenizer, task, req.eval_limit, req.seed,
+                               f"{paradigm.name} student")
     except TransferCancelled as err:
         run.set_status("cancelled", str(err), checkpoints=len(run.checkpoints()))
         raise
