@@ -19,10 +19,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import gradio as gr  # noqa: E402
 
 from pkt_core import lab  # noqa: E402
-from ui_glue import (GPU, HEAVY, NAV, PRESET_INFO, cancel_job, declare_keywords,  # noqa: E402
-                     safe, session_key, setting_widget, view_outputs, view_updates)
+from pkt_core import policy  # noqa: E402
+from pkt_core.runs import mark_interrupted  # noqa: E402
+from ui_glue import (HEAVY, NAV, PRESET_INFO, cancel_job, capped_slider, declare_keywords,  # noqa: E402
+                     heavy, launch_options, safe, session_key, setting_widget, view_outputs, view_updates)
 
-TASKS = list(lab.TOY_TASKS)
+TASKS = lab.task_choices()
 
 
 # ---- 1. pair ----------------------------------------------------------------------------------------
@@ -132,7 +134,7 @@ def wire_locate(tab: LocateTab, pair: PairTab) -> None:
         return lab.task_example(task, index)
 
     @safe
-    @GPU(duration=60)
+    @heavy(duration=60)
     def locate(teacher, student, prompt, answer, chat, normalise, previous,
                progress=gr.Progress(track_tqdm=True)):
         progress(0.1, desc="locating in teacher and student")
@@ -175,7 +177,7 @@ def incompatibility_tab() -> IncompatibilityTab:
         task = gr.Dropdown(TASKS, value="facts", label="inputs from task")
         metric = gr.Radio([("linear CKA", "cka"), ("signed cosine", "cosine")], value="cka",
                           label="metric")
-        n_texts = gr.Slider(4, 64, value=24, step=1, label="texts")
+        n_texts = capped_slider(4, 64, "similarity_texts", value=24, step=1, label="texts")
     compute = gr.Button("Compute heatmaps", variant="primary", elem_id="heatmaps-btn")
     heatmaps = gr.Plot(label="representation similarity", elem_id="heatmaps")
     with gr.Row():
@@ -183,7 +185,7 @@ def incompatibility_tab() -> IncompatibilityTab:
                                                "ours (std)"], label="beside the paper", scale=2)
         notes = gr.Markdown()
     with gr.Row():
-        rank = gr.Slider(1, 64, value=16, step=1, label="LoRA rank")
+        rank = capped_slider(1, 64, "parametric_rank", value=16, step=1, label="LoRA rank")
         parametric = gr.Button("Parametric similarity")
     curves, summary = gr.Plot(label="parametric similarity"), gr.Markdown()
     gr.Markdown("### The incompatibility curve\nDoes a teacher's update help more than the same-"
@@ -201,19 +203,19 @@ def incompatibility_tab() -> IncompatibilityTab:
 
 def wire_incompatibility(tab: IncompatibilityTab, pair: PairTab) -> None:
     @safe
-    @GPU(duration=60)
+    @heavy(duration=60)
     def similarity(teacher, student, task, metric, n_texts, progress=gr.Progress(track_tqdm=True)):
         progress(0.1, desc="module outputs of both models")
         return view_updates(tab, lab.similarity_view(teacher, student, task, metric, n_texts))
 
     @safe
-    @GPU(duration=60)
+    @heavy(duration=60)
     def parametric(teacher, student, rank, progress=gr.Progress(track_tqdm=True)):
         progress(0.1, desc="SVD of every matrix")
         return view_updates(tab, lab.parametric_view(teacher, student, rank))
 
     @safe
-    @GPU(duration=600)
+    @heavy(duration=600)
     def curve(teacher, student, task, request: gr.Request):
         key = session_key(request)
         job = lab.start_curve(teacher, student, task, session=key)
@@ -276,8 +278,8 @@ def transfer_tab() -> TransferTab:
                                       for s in lab.ui_settings(name)}
         with gr.Row():
             seed = gr.Number(0, label="seed", precision=0)
-            eval_limit = gr.Slider(1, 300, value=lab.UI_EVAL_LIMIT, step=1,
-                                   label="test items scored before/after")
+            eval_limit = capped_slider(1, 300, "eval_limit", value=lab.UI_EVAL_LIMIT, step=1,
+                                       label="test items scored before/after")
     with gr.Row():
         run = gr.Button("Run transfer", variant="primary", elem_id="run-transfer")
         cancel = gr.Button("Cancel", variant="stop")
@@ -306,7 +308,7 @@ def _run_pickers(compare: "CompareTab", runs: "RunsTab", student: str | None,
 
 def wire_transfer(tab: TransferTab, pair: PairTab, compare: "CompareTab", runs: "RunsTab") -> None:
     @safe
-    @GPU(duration=300)
+    @heavy(duration=300)
     def transfer(paradigm, teacher, student, task, seed, eval_limit, mine, request: gr.Request,
                  progress=gr.Progress(track_tqdm=True), **settings):
         form = {name: settings[f"{paradigm}_{name}"] for name in tab.settings.get(paradigm, {})}
@@ -394,8 +396,8 @@ def compare_tab(student0: str) -> CompareTab:
                 for p in lab.COMPARED}
         with_teacher = gr.Checkbox(True, label="include the teacher")
     with gr.Row():
-        max_new_tokens = gr.Slider(1, 256, value=lab.DEFAULT_NEW_TOKENS, step=1,
-                                   label="max new tokens")
+        max_new_tokens = capped_slider(1, 256, "max_new_tokens", value=lab.DEFAULT_NEW_TOKENS,
+                                       step=1, label="max new tokens")
         temperature = gr.Slider(0, 2, value=0, step=0.05, label="temperature (0 = greedy)")
         seed = gr.Number(0, label="seed", precision=0)
     # Not cached: the answers depend on the chosen pair and runs, which change.
@@ -411,7 +413,7 @@ def compare_tab(student0: str) -> CompareTab:
     gr.Markdown("### Quick evaluation")
     with gr.Row():
         quick_task = gr.Dropdown(TASKS, value="facts", label="task")
-        quick_n = gr.Slider(1, 100, value=10, step=1, label="test items")
+        quick_n = capped_slider(1, 100, "quick_eval_items", value=10, step=1, label="test items")
         quick_run = gr.Button("Evaluate these models")
     summary = gr.Markdown()
     rows = gr.Dataframe(headers=["model", "item", "reference", "output", "likelihood pick",
@@ -423,7 +425,7 @@ def compare_tab(student0: str) -> CompareTab:
 
 def wire_compare(tab: CompareTab, pair: PairTab) -> None:
     @safe
-    @GPU(duration=60)
+    @heavy(duration=60)
     def compare(student, seeking_run, laten_run, teacher, with_teacher, prompt, max_new_tokens,
                 temperature, seed):
         slots = lab.lineup(student, seeking_run, laten_run, teacher, bool(with_teacher))
@@ -435,7 +437,7 @@ def wire_compare(tab: CompareTab, pair: PairTab) -> None:
                tab.likelihood_notes: view.likelihood_notes}
 
     @safe
-    @GPU(duration=120)
+    @heavy(duration=120)
     def quick_eval(student, seeking_run, laten_run, teacher, with_teacher, task, n_items,
                    progress=gr.Progress(track_tqdm=True)):
         progress(0.05, desc="evaluating")
@@ -537,12 +539,20 @@ def learn_tab(tabs: gr.Tabs) -> None:
                 lambda t=tab: gr.Tabs(selected=t), None, tabs, api_name=f"goto_{tab}", **NAV)
 
 
+def session_closed(request: gr.Request) -> None:
+    """The visitor closed the page: their downloads go now, their runs after the public TTL."""
+    lab.session_ended(session_key(request))
+
+
 def build_app() -> gr.Blocks:
-    with gr.Blocks(title="PKT Lab") as demo:
+    # Gradio's cache (copies of downloads) is swept hourly of files older than an hour.
+    with gr.Blocks(title="PKT Lab", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# PKT Lab — cross-scale parametric knowledge transfer\n"
                     "Move knowledge from a bigger *teacher* into a smaller *student* through their "
                     "weights, and see why that is hard. New here? Start with **Learn**.")
         gr.Markdown(lab.device_banner(), elem_id="device-banner")
+        if policy.public_mode():
+            gr.Markdown(policy.public_summary(), elem_id="public-mode")
         with gr.Tabs() as tabs:
             with gr.Tab("Pair", id="pair"):
                 pair = pair_tab()
@@ -565,14 +575,18 @@ def build_app() -> gr.Blocks:
         wire_compare(compare, pair)
         runs_event = wire_runs(runs, pair, compare, transfer)
         wire_page_load(demo, pair, compare, runs, transfer, runs_event)
-    demo.queue(max_size=32, default_concurrency_limit=4)
+        demo.unload(session_closed)
+    # Heavy jobs are counted per session by lab.GATE, so the queue itself can be long.
+    demo.queue(max_size=256, default_concurrency_limit=4)
     return demo
 
 
 if __name__ == "__main__":
     demo = build_app()
+    mark_interrupted()  # runs a crash or restart left "running" are listed as interrupted
+    lab.tidy_runs()
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                prevent_thread_lock=True)
+                prevent_thread_lock=True, **launch_options())
     if os.environ.get("PKT_WARM_UP", "1") != "0":
         lab.warm_up()  # after the server answers: imports and the embedded pair, in the background
     demo.block_thread()

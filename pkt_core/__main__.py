@@ -35,6 +35,22 @@ def _print_json(obj: Any) -> None:
 
 
 # ---- models ------------------------------------------------------------------------------------
+def _int_at_least(lo: int):
+    """An argparse type: a whole number ≥ lo (argparse then prints one usage line, exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"must be at least {lo} (got {value})")
+        return value
+    return parse
+
+
+positive, non_negative = _int_at_least(1), _int_at_least(0)
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import PRESET_PAIRS, embedded_models, embedded_role, resolve_ref
     from .models.loading import ref_availability
@@ -350,9 +366,9 @@ def _add_models_commands(sub: Any) -> None:
     p.add_argument("--task", required=True)
     p.add_argument("--source", default=None, help="dataset id or local JSON/JSONL path (real benchmarks)")
     p.add_argument("--split", default="test", choices=["extract", "align", "train", "test"])
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--limit", type=positive, default=None)
+    p.add_argument("--seed", type=non_negative, default=0)
+    p.add_argument("--batch-size", type=positive, default=32)
     p.add_argument("--device", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -360,7 +376,7 @@ def _add_models_commands(sub: Any) -> None:
     p = sub.add_parser("generate", help="greedy continuation of a prompt (chat format by default)")
     p.add_argument("--model", required=True)
     p.add_argument("--prompt", required=True)
-    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--max-new-tokens", type=positive, default=64)
     p.add_argument("--raw", action="store_true", help="do not wrap the prompt in the chat format")
     p.add_argument("--device", default=None)
     p.set_defaults(func=cmd_generate)
@@ -371,7 +387,7 @@ def _add_analysis_commands(sub: Any) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--prompt", required=True)
     p.add_argument("--answer", required=True)
-    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--top-k", type=positive, default=10)
     p.add_argument("--scale", default="sigma_sqrt", choices=["sigma_sqrt", "rms"])
     p.add_argument("--attn-term", default="self", choices=["self", "summed"])
     p.add_argument("--device", default=None)
@@ -383,11 +399,11 @@ def _add_analysis_commands(sub: Any) -> None:
     p.add_argument("--student", required=True)
     p.add_argument("--task", default="facts")
     p.add_argument("--split", default="test")
-    p.add_argument("--limit", type=int, default=64)
+    p.add_argument("--limit", type=positive, default=64)
     p.add_argument("--text", default=None, help="compare on this text instead of a task split")
     p.add_argument("--metric", default="cka", choices=["cka", "cosine"])
     p.add_argument("--unbiased", action="store_true", help="unbiased CKA estimator")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative, default=0)
     p.add_argument("--html", default=None, help="save the heatmaps as standalone HTML (+ .json)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_similarity)
@@ -407,8 +423,8 @@ def _add_transfer_commands(sub: Any) -> None:
     source.add_argument("--task", default=None)
     source.add_argument("--data", default=None, help="directory of extract/align/train/test.jsonl")
     p.add_argument("--task-kind", default="exact", help="scorer for --data: exact or number")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-limit", type=int, default=100, help="test items scored before/after")
+    p.add_argument("--seed", type=non_negative, default=0)
+    p.add_argument("--eval-limit", type=positive, default=100, help="test items scored before/after")
     p.add_argument("--out", default=None, help="run directory (default runs/<time>-<paradigm>-<task>)")
     p.add_argument("--student-device", default=None)
     p.add_argument("--teacher-device", default=None)
@@ -427,8 +443,8 @@ def _add_transfer_commands(sub: Any) -> None:
     p.add_argument("--paradigms", default="all",
                    help=f"'all' (every paradigm, preset and shuffled-teacher control) or a "
                         f"comma-separated list of rows: {', '.join(names)}, laten-lab, laten@shuffled, …")
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--eval-limit", type=int, default=None, help="test items per score (default all)")
+    p.add_argument("--seeds", type=positive, default=3)
+    p.add_argument("--eval-limit", type=positive, default=None, help="test items per score (default all)")
     p.add_argument("--out", default="reproduce")
     p.add_argument("--json", action="store_true")
     add_settings_arguments(p)
@@ -439,9 +455,9 @@ def _add_transfer_commands(sub: Any) -> None:
     p.add_argument("--teacher", required=True)
     p.add_argument("--student", required=True)
     p.add_argument("--task", default="facts")
-    p.add_argument("--points", type=int, default=5, help="update sizes (hypernetwork lrs)")
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--eval-limit", type=int, default=150, help="test items per score")
+    p.add_argument("--points", type=positive, default=5, help="update sizes (hypernetwork lrs)")
+    p.add_argument("--seeds", type=positive, default=3)
+    p.add_argument("--eval-limit", type=positive, default=150, help="test items per score")
     p.add_argument("--defaults", default="lab", help="LaTen's preset for everything but the lr")
     p.add_argument("--with-seeking", action="store_true",
                    help="add Seeking from the teacher and from its control, fine-tuning epochs varied")
@@ -462,8 +478,8 @@ def _add_zoo_commands(sub: Any) -> None:
     zoo = p.add_subparsers(dest="zoo_command", required=True, metavar="ACTION")
     b = zoo.add_parser("build", help="regenerate world, tokenizer and models from the seed")
     b.add_argument("--out", default=None, help="output directory (default: assets/models)")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--tokens", type=int, default=None, help="training tokens per model")
+    b.add_argument("--seed", type=non_negative, default=0)
+    b.add_argument("--tokens", type=positive, default=None, help="training tokens per model")
     b.add_argument("--micro", action="store_true", help="a few steps on a tiny world (smoke test)")
     b.add_argument("--sizes", default="student,teacher", help="comma-separated: student,middle,teacher")
     b.add_argument("--parallel", action="store_true",
@@ -474,8 +490,8 @@ def _add_zoo_commands(sub: Any) -> None:
     e = zoo.add_parser("examples", help="the small finished example runs shipped in assets/runs")
     e.add_argument("--out", default="assets/runs")
     e.add_argument("--task", default="facts")
-    e.add_argument("--eval-limit", type=int, default=50)
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--eval-limit", type=positive, default=50)
+    e.add_argument("--seed", type=non_negative, default=0)
     e.add_argument("--overwrite", action="store_true", help="rebuild runs that exist")
     e.set_defaults(func=cmd_zoo_examples)
 

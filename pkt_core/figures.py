@@ -264,7 +264,10 @@ def save_figure(fig: go.Figure, path_html: str | Path, data: Any = None) -> tupl
     if path.suffix.lower() != ".html":
         path = path.with_name(path.name + ".html")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(path, include_plotlyjs=True, full_html=True)
+    # A fixed div id makes the file a function of the figure alone: the same download prepared
+    # twice is the same bytes, which Gradio's content-hashed cache stores once (a random id
+    # made every click of "Prepare downloads" add another 5 MB copy of plotly.js).
+    fig.write_html(path, include_plotlyjs=True, full_html=True, div_id=path.stem.replace(".", "-"))
     if data is None:
         return path, None
     json_path = path.with_suffix(".json")

@@ -2,7 +2,9 @@
 
 A run directory holds everything needed to inspect or repeat a transfer:
     config.json      the request and the paradigm's full config (enough to re-run)
-    status.json      running | complete | failed | cancelled, with a message
+    status.json      running | complete | failed | cancelled | interrupted, with a message; a
+                     `running` one names its process, so a crashed run reads `interrupted`
+    owner.json       optional opaque tag of whoever started it (e.g. an app session)
     log.jsonl        one JSON row per step (losses, learning rate, located layer counts)
     metrics.json     test-split scores of the base student and of the result
     artifacts.json   locate/similarity data the figures are drawn from
@@ -10,6 +12,9 @@ A run directory holds everything needed to inspect or repeat a transfer:
     model/           the transferred student, merged weights (a valid model reference)
     adapter/         the peft LoRA adapter, for LoRA-based paradigms
 Only a run whose status is `complete` has a model/ directory and is shown as finished.
+
+Disk stays bounded with `prune_runs` (oldest first, never a live or kept run) and `delete_run`
+(only a run directory strictly inside the runs root).
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection, Mapping
 
 import torch
 
@@ -78,6 +83,79 @@ def is_run_dir(path: Path) -> bool:
         return False
 
 
+# ---- who runs a run: a crashed run must not read `running` forever ----------------------------
+INTERRUPTED_MESSAGE = "the process that ran it ended (crash or restart) without finishing"
+_PROC = Path("/proc")  # read at call time: tests point it elsewhere to play a machine without it
+
+
+def _boot_id() -> str | None:
+    try:
+        return (_PROC / "sys" / "kernel" / "random" / "boot_id").read_text().strip() or None
+    except OSError:  # no /proc (macOS, Windows)
+        return None
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks since boot) from /proc/<pid>/stat; None when the
+    process does not exist or there is no /proc."""
+    try:
+        text = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and ')': the fields after the last ')' start at
+    # field 3 (state), so field 22 (starttime) is the 20th of them.
+    rest = text[text.rfind(")") + 2:].split()
+    try:
+        return rest[0], int(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _pid_exists(pid: int) -> bool:
+    """Liveness without /proc. Windows' os.kill would terminate the process, so there a pid is
+    taken as alive (a crashed run then still reads `running`, as it did before)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def process_identity(pid: int | None = None) -> dict[str, Any]:
+    """What identifies a process across pid reuse and reboots: pid, boot id and start time (the
+    last two are None where /proc is missing)."""
+    pid = os.getpid() if pid is None else pid
+    stat = _proc_stat(pid)
+    return {"pid": pid, "boot_id": _boot_id(), "start_time": stat[1] if stat else None}
+
+
+def owner_alive(info: Mapping[str, Any] | None) -> bool:
+    """Whether the process recorded in `info` (see `process_identity`) is still running: False
+    for another boot, a pid that is gone or a zombie, or a pid reused by a later process."""
+    if not isinstance(info, Mapping) or not isinstance(info.get("pid"), int):
+        # Every `running` status names its process since this field exists; one without it was
+        # written by an older version, whose process a restart has ended.
+        return False
+    boot, here = info.get("boot_id"), _boot_id()
+    if boot and here and boot != here:
+        return False
+    stat = _proc_stat(info["pid"])
+    if stat is None:
+        if (_PROC / "self" / "stat").exists():
+            return False  # /proc works here and has no such pid
+        return _pid_exists(info["pid"])  # no /proc (macOS): the pid alone, reuse undetectable
+    state, start = stat
+    if state in ("Z", "X"):  # killed but not yet reaped by its parent
+        return False
+    return info.get("start_time") is None or start == info["start_time"]
+
+
 @dataclass
 class RunDir:
     path: Path
@@ -126,12 +204,27 @@ class RunDir:
         return rows
 
     def set_status(self, status: str, message: str = "", **info: Any) -> None:
+        """Write status.json; a `running` status also names this process (`process`), so that a
+        reader can tell a run whose process died (`interrupted`) from one still going."""
+        if status == "running":
+            info = {"process": process_identity(), **info}
         self.write_json("status.json", {"status": status, "message": message,
                                         "updated": time.strftime("%Y-%m-%d %H:%M:%S"), **info})
 
     @property
     def status(self) -> str:
-        return (self.read_json("status.json") or {}).get("status", "unknown")
+        """The stored status, except `interrupted` for a `running` run whose process is gone."""
+        record = self.read_json("status.json") or {}
+        status = record.get("status", "unknown")
+        if status == "running" and not owner_alive(record.get("process")):
+            return "interrupted"
+        return status
+
+    def set_owner(self, tag: str) -> None:
+        """Tag the run with who started it (opaque to PKT Lab, e.g. an app session's id)."""
+        if not isinstance(tag, str) or not tag.strip():
+            raise RunDirError("an owner tag must be a non-empty string")
+        self.write_json("owner.json", {"owner": tag})
 
     def save_checkpoint(self, name: str, state: dict[str, Any]) -> None:
         import io
@@ -144,25 +237,45 @@ class RunDir:
         return sorted((self.path / "checkpoints").glob("*.pt"))
 
 
-def list_runs(root: str | Path | None = None) -> list[dict[str, Any]]:
-    """Every run under `root`, newest first, with its status, config summary and scores."""
+def mark_interrupted(root: str | Path | None = None) -> list[Path]:
+    """Rewrite status.json of each run under `root` whose process died while it was `running` to
+    `interrupted` (e.g. at app start); `RunDir.status` reports it so either way."""
+    marked = []
+    for path in _run_paths(root):
+        run = RunDir(path)
+        stored = run.read_json("status.json") or {}
+        if stored.get("status") == "running" and run.status == "interrupted":
+            run.set_status("interrupted", INTERRUPTED_MESSAGE, process=stored.get("process"),
+                           checkpoints=len(run.checkpoints()))
+            marked.append(path)
+    return marked
+
+
+def _run_paths(root: str | Path | None, links: bool = True) -> list[Path]:
+    """The run directories directly under `root`; links to runs elsewhere only with `links`
+    (pruning never follows them out of the root). Runs being deleted (.deleted-*) are skipped."""
     root = Path(root) if root is not None else default_runs_root()
     if not root.is_dir():
         return []
+    return [p for p in root.iterdir() if not p.name.startswith(".") and p.is_dir()
+            and (links or not p.is_symlink()) and is_run_dir(p)]
+
+
+def list_runs(root: str | Path | None = None) -> list[dict[str, Any]]:
+    """Every run under `root`, newest first, with its status, config summary and scores."""
     rows = []
-    for path in sorted(root.iterdir(), reverse=True):
-        if not path.is_dir() or not is_run_dir(path):
-            continue
+    for path in sorted(_run_paths(root), reverse=True):
         run = RunDir(path)
         config = run.read_json("config.json", {})
         metrics = run.read_json("metrics.json", {})
-        rows.append({"name": path.name, "path": str(path), "status": run.status,
+        status = run.status  # read once: a run may finish between two reads
+        rows.append({"name": path.name, "path": str(path), "status": status,
                      "paradigm": config.get("paradigm"), "task": config.get("task"),
                      "teacher": config.get("teacher"), "student": config.get("student"),
                      "seed": config.get("config", {}).get("seed"),
                      "base_score": metrics.get("base", {}).get("score"),
                      "result_score": metrics.get("result", {}).get("score"),
-                     "finished": run.status == "complete" and (path / "model").is_dir()})
+                     "finished": status == "complete" and (path / "model").is_dir()})
     return rows
 
 
@@ -187,3 +300,112 @@ def export_run(src: Path, out: Path) -> list[Path]:
                         zf.write(f, f"{folder}/{f.relative_to(src / folder)}")
             files.append(archive)
     return files
+
+
+# ---- owners and bounded disk ---------------------------------------------------------------------
+def run_owner(path: str | Path) -> str | None:
+    """The tag `RunDir.set_owner` stored, or None (untagged, or not readable)."""
+    owner = RunDir(Path(path)).read_json("owner.json", {})
+    tag = owner.get("owner") if isinstance(owner, dict) else None
+    return tag if isinstance(tag, str) else None
+
+
+def runs_owned_by(root: str | Path | None, tag: str) -> list[Path]:
+    """The runs under `root` tagged `tag`, oldest first."""
+    return [p for p in _oldest_first(_run_paths(root)) if run_owner(p) == tag]
+
+
+def run_size_bytes(path: str | Path) -> int:
+    """Bytes of the files under `path` (links are not followed, so nothing outside is counted)."""
+    total = 0
+    for folder, _, files in os.walk(path):  # os.walk does not descend into linked folders
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:  # removed while we walked
+                continue
+    return total
+
+
+def _inside(path: Path, root: Path) -> Path:
+    """`path` resolved, if it is a run directory strictly inside `root`; RunDirError otherwise."""
+    if path.is_symlink():
+        raise RunDirError(f"'{path}' is a link, not a run directory; it is not deleted")
+    resolved, root_resolved = path.resolve(), root.resolve()
+    if resolved == root_resolved or not resolved.is_relative_to(root_resolved):
+        raise RunDirError(f"'{path}' is not inside the runs folder '{root}'; it is not deleted")
+    if not resolved.is_dir() or not is_run_dir(resolved):
+        raise RunDirError(f"'{path}' is not a run directory; it is not deleted")
+    return resolved
+
+
+def delete_run(path: str | Path, root: str | Path | None = None) -> None:
+    """Delete one run directory strictly inside `root` (default: the runs root). Refuses anything
+    else (a path elsewhere, `..` out of the root, a link) and a run whose process is still going."""
+    root = Path(root) if root is not None else default_runs_root()
+    resolved = _inside(Path(path), root)
+    if RunDir(resolved).status == "running":
+        raise RunDirError(f"run '{resolved.name}' is still running; cancel it first")
+    # Renamed first (atomic), so no reader ever lists a half-deleted run; then removed.
+    trash = resolved.with_name(f".deleted-{resolved.name}-{uuid.uuid4().hex[:6]}")
+    resolved.rename(trash)
+    shutil.rmtree(trash)
+
+
+def _oldest_first(paths: list[Path]) -> list[Path]:
+    """Oldest run first: config.json is written once, when the run starts; the name breaks ties."""
+    def started(path: Path) -> tuple[float, str]:
+        try:
+            return (path / "config.json").stat().st_mtime, path.name
+        except OSError:
+            return 0.0, path.name
+    return sorted(paths, key=started)
+
+
+# A run directory gets config.json a moment before its `running` status: within this grace period
+# a run without status is taken to be starting, and is not pruned.
+STARTING_GRACE_S = 300
+
+
+def _protected(path: Path, keep: set[Path]) -> bool:
+    status = RunDir(path).status
+    if path.resolve() in keep or status == "running":
+        return True
+    if status == "unknown":
+        try:
+            return time.time() - (path / "config.json").stat().st_mtime < STARTING_GRACE_S
+        except OSError:
+            return True
+    return False
+
+
+def prune_runs(root: str | Path | None, max_bytes: int,
+               keep: Collection[str | Path] = ()) -> list[Path]:
+    """Delete whole runs under `root`, oldest first, until they take at most `max_bytes`; never a
+    run whose process is still running, nor one in `keep`. Returns the deleted runs' paths (it
+    may stay over the cap when only protected runs are left)."""
+    if max_bytes < 0:
+        raise ValueError("max_bytes must be ≥ 0")
+    root = Path(root) if root is not None else default_runs_root()
+    if not root.is_dir():
+        return []
+    for leftover in root.glob(".deleted-*"):  # a delete that was interrupted half-way
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+    runs = _oldest_first(_run_paths(root, links=False))
+    sizes = {p: run_size_bytes(p) for p in runs}
+    total = sum(sizes.values())
+    kept = {Path(p).resolve() for p in keep}
+    deleted = []
+    for path in runs:
+        if total <= max_bytes:
+            break
+        if _protected(path, kept):
+            continue
+        try:
+            delete_run(path, root)
+        except (RunDirError, OSError):  # started running or vanished meanwhile: leave it
+            continue
+        total -= sizes[path]
+        deleted.append(path)
+    return deleted

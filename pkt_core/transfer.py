@@ -17,10 +17,14 @@ import torch
 
 from .effects import output_effects, relative_update
 from .evaluate import evaluate_task
+from . import policy
+from .budget import estimate_seconds, format_duration
 from .models import PairReport, inspect_model
+from .models.loading import default_device
 from .models.provider import MODELS, ModelProvider
 from .paradigms.base import (Paradigm, ParadigmConfig, TransferCancelled, TransferContext,
                              TransferError, TransferOutcome, check_pair_for, get_paradigm)
+from .paradigms.settings import coerce, settings_of
 from .runs import RUN_MARKER, RunDir
 from .tasks import Example, Task, get_task
 
@@ -72,13 +76,17 @@ class PreparedTransfer:
     task: Task
     splits: dict[str, list[Example]]
     pair: PairReport | None  # None for teacher-free paradigms
+    estimated_seconds: float | None = None  # budget.estimate_seconds; None = the paradigm cannot say
 
 
 def prepare(req: TransferRequest) -> PreparedTransfer:
     """All checks that need no model weights; raises TransferError/ValueError with one message."""
     paradigm = get_paradigm(req.paradigm)
+    forced = paradigm.public_settings if policy.public_mode() else {}
     config = paradigm.config_class.from_dict({**paradigm.preset(req.preset), **req.settings,
-                                              "seed": req.seed})
+                                              **forced, "seed": req.seed})
+    for spec in settings_of(paradigm.name, paradigm.config_class):  # declared ranges, public caps
+        coerce(spec, getattr(config, spec.name))
     if req.eval_limit is not None and req.eval_limit < 1:
         raise TransferError("the number of test items to evaluate must be ≥ 1")
     task = _task_for(req)
@@ -86,17 +94,42 @@ def prepare(req: TransferRequest) -> PreparedTransfer:
     for name in paradigm.needed_splits + ("test",):
         if not splits[name]:
             raise TransferError(f"the {name} split of task '{task.name}' is empty")
-    pair = None
+    pair, teacher_shape = None, None
+    student_shape = inspect_model(req.student)  # an unknown student fails here, before any work
     if paradigm.needs_teacher:
         if not req.teacher:
             raise TransferError(f"{paradigm.title} needs a teacher model")
-        pair = check_pair_for(inspect_model(req.teacher), inspect_model(req.student),
-                              same_tokenizer=True, paradigm=paradigm.name)
+        teacher_shape = inspect_model(req.teacher)
+        pair = check_pair_for(teacher_shape, student_shape, same_tokenizer=True, paradigm=paradigm.name)
         if not pair.ok:
             raise TransferError(pair.verdict())
-    else:
-        inspect_model(req.student)  # an unknown student fails here, before any work
-    return PreparedTransfer(req, paradigm, config, task, splits, pair)
+    prepared = PreparedTransfer(req, paradigm, config, task, splits, pair)
+    prepared.estimated_seconds = _estimate(prepared, student_shape, teacher_shape)
+    return prepared
+
+
+def _estimate(prepared: PreparedTransfer, student: Any, teacher: Any) -> float | None:
+    """The run's estimated seconds; in public mode a run over the cap (or of unknown length) is
+    refused here, with the estimate, before anything is loaded."""
+    req, paradigm = prepared.request, prepared.paradigm
+    work = paradigm.work(prepared.config, prepared.splits)
+    seconds = None
+    if work is not None:
+        n_test = len(prepared.splits["test"])
+        items = min(req.eval_limit, n_test) if req.eval_limit is not None else n_test
+        examples = [ex for split in prepared.splits.values() for ex in split[:50]]
+        seconds = estimate_seconds(work, student, teacher, examples, items,
+                                   prepared.task.max_new_tokens, req.student_device or default_device())
+    if policy.public_mode():
+        cap = policy.limits().max_transfer_s
+        if seconds is None:
+            raise TransferError(f"{paradigm.title} cannot estimate its run time, so this public lab "
+                                f"does not run it; run PKT Lab locally")
+        if seconds > cap:
+            raise TransferError(f"this transfer would take about {format_duration(seconds)}, over "
+                                f"this public lab's {format_duration(cap)} limit; lower the epochs, "
+                                f"steps or test items, or run PKT Lab locally")
+    return seconds
 
 
 def score_on_test(model: Any, tokenizer: Any, task: Task, eval_limit: int | None, seed: int = 0,
@@ -123,6 +156,9 @@ def run_transfer(req: TransferRequest | PreparedTransfer, progress: Progress | N
     torch.manual_seed(req.seed)
     run = RunDir.create(req.out, paradigm.name, task.name)
     run.write_json("config.json", _run_config(prepared))
+    session = policy.current_session()
+    if session is not None:  # a visitor's run: theirs to load and download, deleted after them
+        run.set_owner(policy.session_tag(session))
     run.set_status("running")
     say = progress or (lambda done, total, msg: None)
     started = time.perf_counter()
@@ -167,6 +203,7 @@ def _run_config(prepared: PreparedTransfer) -> dict[str, Any]:
             "task": prepared.task.name, "preset": req.preset, "request": asdict(req),
             "config": prepared.config.as_dict(),
             "split_sizes": {k: len(v) for k, v in prepared.splits.items()},
+            "estimated_seconds": prepared.estimated_seconds,
             "versions": {"torch": torch.__version__, "python": platform.python_version()},
             "started": time.strftime("%Y-%m-%d %H:%M:%S")}
 

@@ -101,6 +101,7 @@ def test_same_seed_same_result(tiny_models, data_dir, tmp_path):
     ({"transfer_rate": 0.0}, "transfer rate"),
     ({"transfer_rate": 1.5}, "transfer rate"),
     ({"steps": 0}, "steps"),
+    ({"keep_checkpoints": "some"}, "checkpoints kept must be one of all, last-best"),
     ({"nonsense": 1}, "unknown setting"),
 ])
 def test_bad_laten_settings_are_refused_before_work(tiny_models, data_dir, tmp_path, settings, message):

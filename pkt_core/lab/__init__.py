@@ -20,9 +20,12 @@ from ..models.provider import MODELS
 from ..paper import TABLE_COLUMNS as PUBLISHED_COLUMNS
 from .catalog import (TOY_TASKS, default_pair, default_preset, device_banner, model_choices,
                       paradigm_choices, paradigm_description, paradigm_title, preset_choices,
-                      preset_pair, presets, task_example, ui_settings, warm_up)
+                      preset_pair, presets, task_choices, task_example, ui_settings,
+                      warm_up)
 from .compare import (COMPARED, DEFAULT_NEW_TOKENS, compare_stream, default_prompt,
                       likelihood_view, lineup, quick_eval, slot_labels)
+from .gate import GATE, HeavyGate, QuotaExceeded
+from .housekeeping import session_ended, session_seen, tidy_runs
 from .inputs import LabError, form_settings, readable
 from .jobs import JOBS, UI_EVAL_LIMIT, JobRegistry, Snapshot, TransferJob, start_transfer
 from .pair_tabs import (curve_views, locate_pair, pair_report, parametric_view, shipped_curve,
@@ -39,7 +42,7 @@ def learn_markdown() -> str:
 
 
 __all__ = ["MODELS", "JOBS", "UI_EVAL_LIMIT", "COMPARED", "RUN_COLUMNS", "PUBLISHED_COLUMNS",
-           "TOY_TASKS", "LabError", "JobRegistry", "Snapshot", "TransferJob", "LocateView",
+           "TOY_TASKS", "task_choices", "GATE", "HeavyGate", "QuotaExceeded", "session_ended", "session_seen", "tidy_runs", "LabError", "JobRegistry", "Snapshot", "TransferJob", "LocateView",
            "PairView", "ParametricView", "QuickEvalView", "RunDetailView", "RunsView",
            "SimilarityView", "TransferView", "CurveView", "curve_views", "shipped_curve",
            "start_curve", "LikelihoodView", "likelihood_view", "default_prompt",

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from .. import policy
 from ..models import PRESET_PAIRS, embedded_models, embedded_role, resolve_ref
 from ..models.controls import PREFIX as CONTROL_PREFIX
 from ..models.loading import embedded_pair
@@ -18,10 +19,21 @@ from ..tasks import get_task
 from ..tasks.toyworld import TOY_TASKS
 from .inputs import LabError, as_int, as_text
 
-__all__ = ["TOY_TASKS", "default_pair", "model_choices", "preset_choices", "preset_pair",
+__all__ = ["TOY_TASKS", "task_choices", "default_pair", "model_choices", "preset_choices", "preset_pair",
            "paradigm_choices", "paradigm_description", "paradigm_title", "presets",
            "default_preset", "ui_settings",
            "task_example", "device_banner", "warm_up"]
+
+
+def task_choices() -> list[str]:
+    """The toy tasks the page offers: in public mode without an adequate sandbox, not the ones
+    that run model-written code (get_task would refuse them)."""
+    from ..sandbox import isolation_adequate
+    from ..tasks import CODE_TASKS
+
+    if policy.public_mode() and not isolation_adequate():
+        return [t for t in TOY_TASKS if t not in CODE_TASKS]
+    return list(TOY_TASKS)
 
 
 def default_pair() -> tuple[str, str]:

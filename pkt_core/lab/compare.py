@@ -47,7 +47,7 @@ def compare_stream(slots: Sequence[Slot], prompt: str, max_new_tokens: Any = 64,
                    temperature: Any = 0.0, seed: Any = 0, chat: bool = True) -> Iterator[list[str]]:
     """Side-by-side generation: every round, each model adds one token; yields all texts."""
     prompt = as_text(prompt, "the prompt")
-    n_new = as_int(max_new_tokens, "max new tokens", 1, 1024)
+    n_new = as_int(max_new_tokens, "max new tokens", 1, cap="max_new_tokens")
     temp = as_float(temperature, "the temperature", 0, 5)
     seed_i = as_int(seed, "the seed", 0, 2**31 - 1)
     text = render_chat(prompt) if chat else prompt
@@ -118,7 +118,7 @@ def _short(text: Any, n: int = 160) -> str:
 
 def quick_eval(slots: Sequence[Slot], task: str, n_items: Any = 10) -> QuickEvalView:
     """Each chosen model on the first N test items: a score line each and a per-item table."""
-    n = as_int(n_items, "the number of test items", 1, 300)
+    n = as_int(n_items, "the number of test items", 1, cap="quick_eval_items")
     task_obj = get_task(as_text(task, "the task"))
     chosen = [(label, ref) for label, ref in slots if ref]
     if not chosen:

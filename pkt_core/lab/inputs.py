@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from .. import policy
 from ..models import ModelNotAvailable, UnsupportedArchitecture
 from ..paradigms import TransferError, coerce, get_paradigm, settings_of
 from ..paradigms.settings import parse_number
@@ -36,14 +37,20 @@ def as_number(value: Any, name: str) -> float:
         raise LabError(str(err)) from None
 
 
-def as_int(value: Any, name: str, lo: int | None = None, hi: int | None = None) -> int:
+def as_int(value: Any, name: str, lo: int | None = None, hi: int | None = None,
+           cap: str | None = None) -> int:
+    """A whole number in [lo, hi]; `cap` names a `policy.LAB_CAPS` entry whose maximum (lower in
+    public mode) replaces `hi`."""
     number = as_number(value, name)
     if number != int(number):
         raise LabError(f"{name} must be a whole number (got {value!r})")
+    if cap is not None:
+        hi = policy.lab_cap(cap)
     if (lo is not None and number < lo) or (hi is not None and number > hi):
         bounds = (f"between {lo} and {hi}" if lo is not None and hi is not None
                   else f"at least {lo}" if lo is not None else f"at most {hi}")
-        raise LabError(f"{name} must be {bounds} (got {int(number)})")
+        where = " in this public lab" if cap is not None and policy.public_mode() else ""
+        raise LabError(f"{name} must be {bounds}{where} (got {int(number)})")
     return int(number)
 
 

@@ -2,6 +2,7 @@
 polls it for progress, may cancel it; a registry finds each visitor session's running job."""
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from ..figures import loss_figure
 from ..paradigms import TransferCancelled, get_paradigm, paradigm_names
 from ..runs import RunDir, new_run_path
 from ..transfer import PreparedTransfer, TransferRequest, prepare, run_transfer
+from .housekeeping import tidy_runs
 from .inputs import LabError, as_int, as_text, form_settings, readable
 from .views import TransferView, result_markdown
 
@@ -46,7 +48,11 @@ class Job:
         self.started = time.perf_counter()
         self.result: Any = None
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        # The worker runs in a copy of the caller's context, so it acts for the same visitor
+        # (policy.visitor: which runs it may load, whose runs it writes).
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._work,), name=name,
+                                        daemon=True)
 
     def start(self) -> "Job":
         self._thread.start()
@@ -213,7 +219,8 @@ def start_transfer(paradigm: str, teacher: str | None, student: str, task: str,
                               settings=form_settings(paradigm, settings, preset), preset=preset,
                               seed=as_int(seed, "the seed", 0, 2**31 - 1),
                               out=str(new_run_path(paradigm, task, root)),
-                              eval_limit=as_int(eval_limit, "the number of test items", 1, 10_000))
+                              eval_limit=as_int(eval_limit, "the number of test items", 1, cap="eval_limit"))
+    tidy_runs()  # public mode: expired visitors' runs go before a new one is written
     try:
         prepared = prepare(request)
     except Exception as err:  # noqa: BLE001 — one readable line

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .. import paper
+from .. import paper, policy
 from ..analyse import (METRICS, compare_layer_attribution, locate_stability,
                        parametric_similarity, representation_similarity)
 from ..curve import incompatibility_curve
@@ -153,7 +153,7 @@ def similarity_view(teacher: str, student: str, task: str = "facts", metric: str
     """Representation-similarity heatmaps, the table beside the paper's means, and notes."""
     if metric not in METRICS:
         raise LabError(f"unknown metric '{metric}'; choose cka or cosine")
-    n = as_int(n_texts, "the number of texts", 2, 256)
+    n = as_int(n_texts, "the number of texts", 2, cap="similarity_texts")
     task_obj = get_task(as_text(task, "the task"))
     texts = [task_obj.full_text(ex) for ex in task_obj.split("test")[:n]]
     result = representation_similarity(MODELS.get(teacher), MODELS.get(student), texts,
@@ -179,7 +179,7 @@ def _mean(values: list[float]) -> str:
 
 
 def parametric_view(teacher: str, student: str, rank: Any = 16) -> ParametricView:
-    r = as_int(rank, "the LoRA rank", 1, 256)
+    r = as_int(rank, "the LoRA rank", 1, cap="parametric_rank")
     result = parametric_similarity(MODELS.get(teacher), MODELS.get(student), rank=r)
     summary = result.summary()
     lines = ["| init | cos(BA, W) | cos(BA, W − BA) | the paper (Llama-2) |", "|---|---|---|---|"]
@@ -216,13 +216,16 @@ def shipped_curve(teacher: str, student: str, task: str = "facts") -> CurveView:
 
 
 def start_curve(teacher: str, student: str, task: str, points: Any = 5, seeds: Any = 3,
-                eval_limit: Any = 150, session: str | None = None) -> Job:
-    """The curve in a worker thread (points × seeds × 2 LaTen runs), checked before it starts."""
+                eval_limit: Any = None, session: str | None = None) -> Job:
+    """The curve in a worker thread (points × seeds × 2 LaTen runs), checked before it starts.
+    Test items default to 150, or the public cap."""
     if session is not None and JOBS.busy(session):
         raise LabError("a job is already running in this session; cancel it or wait")
     args = (as_text(teacher, "the teacher"), as_text(student, "the student"),
-            as_text(task, "the task"), as_int(points, "the number of points", 2, 8),
-            as_int(seeds, "the number of seeds", 1, 5), as_int(eval_limit, "test items", 10, 300))
+            as_text(task, "the task"), as_int(points, "the number of points", 2, cap="curve_points"),
+            as_int(seeds, "the number of seeds", 1, cap="curve_seeds"),
+            as_int(min(150, policy.lab_cap("curve_items")) if eval_limit is None else eval_limit,
+                   "test items", 10, cap="curve_items"))
     MODELS.shape(args[0]), MODELS.shape(args[1])  # an unknown model fails here, not in the thread
     job = Job(lambda say, cancelled: incompatibility_curve(*args, progress=say, cancelled=cancelled),
               "pkt-curve").start()

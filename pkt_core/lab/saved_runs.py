@@ -4,17 +4,17 @@ against the runs folders before anything is read."""
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from .. import paper
+from .. import paper, policy
+from ..policy import example_runs_root
 from ..figures import alignment_heatmaps, loss_figure, runs_chart, save_figure
 from ..models import ModelNotAvailable, resolve_ref
-from ..models.loading import ASSETS_DIR
 from ..reproduce import row_title, table_rows
-from ..runs import RunDir, default_runs_root, export_run, is_run_dir, list_runs
+from ..runs import INTERRUPTED_MESSAGE, RunDir, default_runs_root, export_run, list_runs
 from ..tasks.toyworld import TOY_TASKS
 from .catalog import paradigm_title
 from .inputs import LabError, as_text
@@ -22,11 +22,6 @@ from .views import RunDetailView, RunsView, result_markdown
 
 RUN_COLUMNS = ["source", "run", "paradigm", "task", "teacher → student", "status", "base",
                "result", "change"]
-
-
-def example_runs_root() -> Path:
-    """Finished example runs shipped with the lab (read-only)."""
-    return Path(os.environ.get("PKT_EXAMPLE_RUNS_DIR", ASSETS_DIR / "runs"))
 
 
 def all_runs() -> list[dict[str, Any]]:
@@ -37,6 +32,8 @@ def all_runs() -> list[dict[str, Any]]:
         if source == "example" and root == user:
             continue
         for row in list_runs(root):
+            if source == "saved" and policy.public_mode() and policy.visible_run(row["path"]) is None:
+                continue  # another visitor's run
             row["source"] = source
             out.append(row)
     return out
@@ -109,22 +106,21 @@ def published_rows() -> list[list[Any]]:
 
 
 def checked_run(path: str) -> Path:
-    """A run directory under one of the runs roots (never an arbitrary path on the server)."""
+    """A run directory under one of the runs roots that this visitor may see (never an arbitrary
+    path on the server; in public mode only the examples and the session's own runs)."""
     text = as_text(path, "the run")
-    roots = [default_runs_root().resolve(), example_runs_root().resolve()]
-    candidates = [(root / text).resolve() for root in roots]  # a bare name or a path below a root
-    candidates.insert(0, Path(text).resolve())
-    for candidate in candidates:
-        if any(candidate.is_relative_to(root) and candidate != root for root in roots) \
-                and is_run_dir(candidate):
-            return candidate
-    raise LabError(f"'{text}' is not a saved run")
+    run = policy.visible_run(text)
+    if run is None:
+        raise LabError(f"'{text}' is not a saved run you can open")
+    return run
 
 
 def run_detail(path: str) -> RunDetailView:
     """A run's summary (markdown), its loss curve and its config."""
     run = RunDir(checked_run(path))
     config, status = run.read_json("config.json", {}), run.read_json("status.json", {})
+    if run.status == "interrupted":  # a crashed run's file may still say "running"
+        status = {**status, "status": "interrupted", "message": INTERRUPTED_MESSAGE}
     metrics = run.read_json("metrics.json", {})
     title = paradigm_title(config.get("paradigm", "?"))
     md = (f"### `{run.path.name}`\n**{title}** on `{config.get('task')}` · teacher "
@@ -137,10 +133,29 @@ def run_detail(path: str) -> RunDetailView:
     return RunDetailView(md, loss_figure(run.log_rows(), f"{title}: training loss"), config)
 
 
+def downloads_root() -> Path:
+    """Where run downloads are prepared: one folder per visitor session under the temp dir."""
+    return Path(tempfile.gettempdir()) / "pkt-downloads"
+
+
+def session_downloads(session: str | None) -> Path:
+    return downloads_root() / (policy.session_tag(session) if session else "local")
+
+
+def clear_downloads(session: str | None) -> None:
+    """Remove a session's prepared downloads (its page was closed, or it asks for new ones)."""
+    shutil.rmtree(session_downloads(session), ignore_errors=True)
+
+
 def run_files(path: str) -> list[str]:
-    """Copies of a run's files for download: config, metrics, log, figure HTML/JSON, model zip."""
+    """Copies of a run's files for download: config, metrics, log, figure HTML/JSON, model zip.
+
+    They go into the visitor's own download folder, which holds one run at a time (the previous
+    one is removed) and is deleted when the session ends, so downloads never pile up on disk."""
     src = checked_run(path)
-    out = Path(tempfile.mkdtemp(prefix="pkt-download-")) / src.name
+    session = policy.current_session()
+    clear_downloads(session)
+    out = session_downloads(session) / src.name
     files = export_run(src, out)
     run = RunDir(src)
     rows = run.log_rows()

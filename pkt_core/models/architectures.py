@@ -44,6 +44,9 @@ class ArchSpec:
     heads_attr: str = "num_attention_heads"
     kv_heads_attr: str = "num_key_value_heads"
     rms_eps_attr: str = "rms_norm_eps"
+    # Parameters beyond the projections, for counting them from a config without building it.
+    qkv_bias: bool = False  # q/k/v projections always carry a bias (Qwen2)
+    qk_norm: bool = False  # per-head RMSNorm on queries and keys (Qwen3)
 
     def block_module(self, name: str) -> str:
         """Path of a per-block module by its short name (e.g. 'up_proj')."""
@@ -55,8 +58,8 @@ class ArchSpec:
 ARCHITECTURES: tuple[ArchSpec, ...] = (
     ArchSpec(family="llama", model_types=("llama",)),
     ArchSpec(family="mistral", model_types=("mistral",)),
-    ArchSpec(family="qwen2", model_types=("qwen2",)),
-    ArchSpec(family="qwen3", model_types=("qwen3",)),
+    ArchSpec(family="qwen2", model_types=("qwen2",), qkv_bias=True),
+    ArchSpec(family="qwen3", model_types=("qwen3",), qk_norm=True),
 )
 
 # The per-block weight matrices every supported family has, by short name (the ArchSpec fields):

@@ -18,7 +18,9 @@ from typing import Any, Mapping
 
 import torch
 
+from .. import policy
 from .architectures import ArchSpec, ModelShape, arch_for_config, shape_of
+from .config_check import checked_shape
 from .controls import shuffle_weights, split_control
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
@@ -114,9 +116,10 @@ def _available_hint() -> str:
 
 
 def resolve_ref(ref: str) -> ModelRef:
-    """Classify a model reference without loading anything (`shuffled:REF` is REF's control)."""
+    """Classify a model reference without loading anything (`shuffled:REF` is REF's control).
+    In public mode only what `policy` allows resolves (see `_public_ref`)."""
     shuffled, inner = split_control((ref or "").strip())
-    mref = _resolve_plain(inner)
+    mref = _public_ref(inner) if policy.public_mode() else _resolve_plain(inner)
     return replace(mref, text=(ref or "").strip(), shuffled=True) if shuffled else mref
 
 
@@ -133,10 +136,37 @@ def _resolve_plain(text: str) -> ModelRef:
         if (path / "config.json").is_file():
             return ModelRef(text, "local", path)
         raise ModelNotAvailable(f"'{text}' is a directory without a Hugging Face config.json")
+    if path.parent != Path(".") and path.parent.is_dir():
+        # `runs/does-not-exist` also reads as a hub id; with its folder here it is a path.
+        raise ModelNotAvailable(f"no model directory '{text}': the folder '{path.parent}' exists "
+                                f"but holds no '{path.name}'. {_available_hint()}")
     if _HUB_ID.match(text) and not text.startswith((".", "/", "~")):
         return ModelRef(text, "hub", hub_id=text)
     raise ModelNotAvailable(f"unknown model '{text}': not an embedded name, a local directory "
                             f"or a hub id (owner/name). {_available_hint()}")
+
+
+def allowed_hub_ids() -> list[str]:
+    """Hub ids a public lab may load: the preset pairs' and PKT_ALLOWED_MODELS'."""
+    presets = [ref for pair in PRESET_PAIRS for ref in (pair.teacher, pair.student)]
+    return list(dict.fromkeys(presets + list(policy.limits().extra_models)))
+
+
+def _public_ref(text: str) -> ModelRef:
+    """Public mode: an embedded name, an allow-listed hub id, a shipped example run or one of the
+    visitor's own finished runs. Every other path gets the same sentence whether it exists or not,
+    and nothing about it is read before the check."""
+    if text in embedded_models():
+        return ModelRef(text, "embedded", embedded_dir() / text)
+    if text in allowed_hub_ids():
+        return ModelRef(text, "hub", hub_id=text)
+    run = policy.visible_run(text)
+    if run is not None:
+        _require_complete_run(run)
+        return ModelRef(text, "run", run / "model")
+    raise ModelNotAvailable(
+        f"'{text}' cannot be loaded in this public lab: choose an embedded model, a listed hub "
+        f"model ({', '.join(allowed_hub_ids())}), a shipped example run or one of your own runs")
 
 
 def _require_complete_run(path: Path) -> None:
@@ -159,7 +189,27 @@ def ref_availability(ref: ModelRef) -> str:
 
 
 def local_path(ref: ModelRef) -> Path:
-    """A directory holding the model's files, downloading a hub snapshot only when online."""
+    """A directory holding the model's files, downloading a hub snapshot only when online, and
+    only after its config passed `config_check` (a 405B id never starts a weight download)."""
+    if ref.path is not None:
+        return ref.path
+    checked_config(ref)
+    hub_id = ref.hub_id or ""
+    cached = hub_cached_path(hub_id)
+    if cached is not None and any(cached.glob("*.safetensors")):
+        return cached
+    if not _hub_reachable():
+        raise ModelNotAvailable(f"'{hub_id}' is not available offline (its weights are not in the "
+                                f"local Hugging Face cache and the hub cannot be reached)")
+    from huggingface_hub import snapshot_download
+    try:
+        return Path(snapshot_download(hub_id, allow_patterns=_HUB_PATTERNS))
+    except Exception as err:  # gated, missing, or network dropped mid-way
+        raise ModelNotAvailable(f"could not download '{hub_id}': {err}") from err
+
+
+def _config_dir(ref: ModelRef) -> Path:
+    """A directory holding the model's config.json; for a hub id only that one file is fetched."""
     if ref.path is not None:
         return ref.path
     hub_id = ref.hub_id or ""
@@ -169,11 +219,21 @@ def local_path(ref: ModelRef) -> Path:
     if not _hub_reachable():
         raise ModelNotAvailable(f"'{hub_id}' is not available offline (not in the local Hugging "
                                 f"Face cache and the hub cannot be reached). {_available_hint()}")
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import hf_hub_download
     try:
-        return Path(snapshot_download(hub_id, allow_patterns=_HUB_PATTERNS))
+        return Path(hf_hub_download(hub_id, "config.json")).parent
     except Exception as err:  # gated, missing, or network dropped mid-way
-        raise ModelNotAvailable(f"could not download '{hub_id}': {err}") from err
+        raise ModelNotAvailable(f"could not read the config of '{hub_id}': {err}") from err
+
+
+def checked_config(ref: ModelRef, trust_remote_code: bool = False) -> tuple[Any, ModelShape]:
+    """The model's config and its shape with the parameter count, refused (ConfigRefused) when
+    absurd or, in public mode, over the cap; reads the config only (no lock, no weights)."""
+    import_transformers()
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(_config_dir(ref), trust_remote_code=trust_remote_code)
+    return config, checked_shape(config, ref.text)
 
 
 # ---- devices and dtypes ------------------------------------------------------------------------
@@ -262,25 +322,10 @@ def import_transformers() -> None:
             _TRANSFORMERS_READY.set()
 
 
-def count_params_from_config(config: Any) -> int:
-    """Exact parameter count without allocating weights (meta device)."""
-    import_transformers()
-    from transformers import AutoModelForCausalLM
-
-    with BUILD_LOCK, torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    return sum(p.numel() for p in model.parameters())
-
-
 def inspect_model(ref: str | ModelRef, trust_remote_code: bool = False) -> ModelShape:
-    """The shape of a model from its config alone (fast: no weights are read)."""
-    import_transformers()
-    from transformers import AutoConfig
-
+    """The shape of a model from its config alone (fast: no weights are read or downloaded)."""
     mref = resolve_ref(ref) if isinstance(ref, str) else ref
-    config = AutoConfig.from_pretrained(local_path(mref), trust_remote_code=trust_remote_code)
-    arch_for_config(config)  # refuse unsupported families before anything else
-    return shape_of(config, count_params_from_config(config))
+    return checked_config(mref, trust_remote_code)[1]
 
 
 def load_model(ref: str | ModelRef, device: str | None = None, dtype: str | torch.dtype | None = None,
@@ -292,6 +337,7 @@ def load_model(ref: str | ModelRef, device: str | None = None, dtype: str | torc
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     mref = resolve_ref(ref) if isinstance(ref, str) else ref
+    checked_config(mref, trust_remote_code)  # refuse an absurd or over-cap model before its weights
     path = local_path(mref)
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     spec = arch_for_config(config)

@@ -23,6 +23,7 @@ from typing import Any, Callable, ClassVar
 
 import torch
 
+from ..budget import Work
 from ..models import ModelShape, PairReport, check_pair
 from ..tasks import Example, Task
 
@@ -110,6 +111,8 @@ class Paradigm(ABC):
     # Named starting points for the config: "research" is the config's own defaults (the
     # research's); a paradigm may add others, e.g. LaTen's "lab" preset for small widths.
     presets: ClassVar[dict[str, dict[str, Any]]] = {"research": {}}
+    # Settings a public lab imposes whatever was asked (e.g. LaTen keeps only two checkpoints).
+    public_settings: ClassVar[dict[str, Any]] = {}
     config_class: ClassVar[type[ParadigmConfig]] = ParadigmConfig
 
     def preset(self, name: str) -> dict[str, Any]:
@@ -122,6 +125,11 @@ class Paradigm(ABC):
     @abstractmethod
     def run(self, ctx: TransferContext, config: ParadigmConfig) -> TransferOutcome:
         ...
+
+    def work(self, config: ParadigmConfig, splits: dict[str, list[Example]]) -> Work | None:
+        """How many examples `run` passes through each model with these settings (for the time
+        estimate, `budget.estimate_seconds`); None = unknown, which a public lab refuses."""
+        return None
 
 
 PARADIGMS: dict[str, Paradigm] = {}

@@ -8,25 +8,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..budget import Work
+
 from .base import Paradigm, ParadigmConfig, TransferContext, TransferError, TransferOutcome, register
-from .common import LORA_MODULES, attach_lora, finetune
+from .common import LORA_MODULES, attach_lora, finetune, finetune_work
 from .settings import setting
 
 
 @dataclass
 class LoRAConfig(ParadigmConfig):
-    rank: int = setting(16, "rank r of the LoRA", label="LoRA rank", lo=1, hi=1024, step=1)
+    rank: int = setting(16, "rank r of the LoRA", label="LoRA rank", lo=1, hi=1024, step=1,
+                     public_hi=64)
     alpha: float = setting(16.0, "LoRA alpha (the update is scaled by alpha / r)",
-                           label="LoRA alpha", lo=1e-6, ui=False)
+                           label="LoRA alpha", lo=1e-6, ui=False, public_hi=4096)
     modules: tuple[str, ...] = LORA_MODULES
     epochs: float = setting(3.0, "fine-tuning epochs over the train split", label="epochs",
-                            lo=1e-4, hi=100)
+                            lo=1e-4, hi=100, public_hi=10)
     lr: float = setting(3e-4, "fine-tuning learning rate (AdamW peak, one-cycle)",
                         label="learning rate", lo=1e-8, hi=0.999)
     batch_size: int = setting(64, "examples per optimiser step (gradient accumulation)",
-                              label="batch size", lo=1, hi=4096)
+                              label="batch size", lo=1, hi=4096, public_hi=256)
     max_len: int = setting(256, "tokens per example (truncated from the left)", label="max length",
-                           lo=8, hi=8192, ui=False)
+                           lo=8, hi=8192, ui=False, public_hi=512)
 
     def validate(self) -> None:
         super().validate()
@@ -51,6 +54,9 @@ class _LoRABaseline(Paradigm):
     example_settings = {"epochs": 1.0}
     config_class = LoRAConfig
     init: str | bool = True
+
+    def work(self, config: LoRAConfig, splits: dict) -> Work:  # type: ignore[override]
+        return finetune_work(config, len(splits["train"]))
 
     def run(self, ctx: TransferContext, config: LoRAConfig) -> TransferOutcome:  # type: ignore[override]
         ctx.progress(0, 1, f"initialising LoRA ({self.title})")

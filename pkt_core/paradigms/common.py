@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..budget import Work
 from ..models.architectures import PROJECTIONS
 from ..tasks import Example, Task
 from .base import TransferContext, check_finite
@@ -82,6 +83,14 @@ def one_cycle_lr(step: int, total: int, peak: float, warmup_frac: float = 0.1) -
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def finetune_work(config: Any, n_train: int, micro_batch: int = 16) -> Work:
+    """The work of `finetune` with a config's epochs, batch size and max length."""
+    batch = min(config.batch_size, max(n_train, 1))
+    steps = max(1, int(round(config.epochs * math.ceil(max(n_train, 1) / config.batch_size))))
+    return Work(student_train=steps * batch, calls=steps * math.ceil(batch / micro_batch),
+                max_len=config.max_len)
 
 
 def finetune(model: Any, tokenizer: Any, task: Task, train: Sequence[Example], ctx: TransferContext,

@@ -18,6 +18,7 @@ released inference script forgot the merge and saved the unmodified student).
 """
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +27,12 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from ..budget import Work
 from ..locate import LocateCache, LocateConfig, locate, locate_each
 from ..models import block_part
 from ..models.architectures import NEURON_MODULES
-from .base import (Paradigm, ParadigmConfig, TransferContext, TransferError, TransferOutcome,
-                   check_finite, register)
+from .base import (CheckpointSink, Paradigm, ParadigmConfig, TransferContext, TransferError,
+                   TransferOutcome, check_finite, register)
 from .common import IGNORE, answer_span, lm_batch
 from .settings import setting
 
@@ -38,6 +40,7 @@ MODULES = NEURON_MODULES
 # How each module's located vectors sit in its weight: rows (dim 0) or columns (dim 1).
 _AXIS = {"up_proj": 0, "down_proj": 1, "v_proj": 0, "o_proj": 1}
 _KIND = {"up_proj": "ffn", "down_proj": "ffn", "v_proj": "attn", "o_proj": "attn"}
+KEEP_CHECKPOINTS = ("all", "last-best")  # values of LaTenConfig.keep_checkpoints
 
 
 @dataclass
@@ -46,10 +49,11 @@ class LaTenConfig(ParadigmConfig):
                                    "layer (⌊r·f_S⌋ and ⌊r·d_S⌋)", label="transfer rate",
                                    lo=0.01, hi=1.0, step=0.01)
     steps: int | None = setting(None, "alignment steps, one extract example each (unset: one per "
-                                "extract example, 20)", label="steps", lo=1, hi=10_000)
+                                "extract example, 20)", label="steps", lo=1, hi=10_000,
+                                public_hi=200)
     align_examples_per_step: int = setting(15, "align examples in each step's loss, beside the "
                                            "step's own", label="align examples per step", lo=0,
-                                           hi=256, ui=False)
+                                           hi=256, ui=False, public_hi=32)
     # The published launch script (train_LaTen.sh) passes 3e-4; train_LaTen.py's own default is
     # 3e-5. The research preset follows what the repository runs (PAPER_NOTES §3).
     lr: float = setting(3e-4, "hypernetwork learning rate (AdamW peak of torch's OneCycleLR)",
@@ -61,17 +65,22 @@ class LaTenConfig(ParadigmConfig):
                                  label="warm-up share",
                                  lo=0.01, hi=1, ui=False)
     reg_weight: float = setting(1000.0, "weight of the mean squared delta in the loss",
-                                label="regulariser weight", lo=0, ui=False)
+                                label="regulariser weight", lo=0, ui=False, public_hi=1e6)
     init_std: float = setting(1e-5, "standard deviation of the hypernetwork's initial weights",
                               label="hypernetwork init std", lo=1e-12, hi=1, ui=False)
     max_len: int = setting(256, "tokens per example (truncated from the left)", label="max length",
-                           lo=8, hi=8192, ui=False)
+                           lo=8, hi=8192, ui=False, public_hi=512)
     final_step: int | None = setting(None, "which step's hypernetwork to inject (unset: the last)",
-                                     label="final step", lo=1, ui=False)
+                                     label="final step", lo=1, ui=False, public_hi=200)
     locate_scale: str = setting("sigma_sqrt", "logit-lens scale: sigma_sqrt or rms",
                                 label="locate scale", ui=False)
     locate_attn_term: str = setting("self", "attention attribution term: self or summed",
                                     label="locate attention term", ui=False)
+    # A checkpoint is ~1.3 MB on the embedded pair and up to 10,000 steps are allowed: a shared
+    # machine keeps two. Injection never reads them (final_step's choice is kept in memory).
+    keep_checkpoints: str = setting("all", "checkpoints kept on disk: all (step-NNN, one per "
+                                    "step) or last-best (last and best: the latest step's and "
+                                    "the lowest-loss step's)", label="checkpoints kept", ui=False)
 
     def validate(self) -> None:
         super().validate()
@@ -85,6 +94,9 @@ class LaTenConfig(ParadigmConfig):
             raise TransferError("align examples ≥ 0, init std > 0 and regulariser weight ≥ 0")
         if self.final_step is not None and not 1 <= self.final_step <= (self.steps or self.final_step):
             raise TransferError("final step must be between 1 and the number of steps")
+        if self.keep_checkpoints not in KEEP_CHECKPOINTS:
+            raise TransferError(f"checkpoints kept must be one of {', '.join(KEEP_CHECKPOINTS)} "
+                                f"(got {self.keep_checkpoints!r})")
         self.betas = tuple(self.betas)  # type: ignore[assignment]
         LocateConfig(scale=self.locate_scale, attn_term=self.locate_attn_term)  # validates
 
@@ -101,6 +113,30 @@ class HyperNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class CheckpointKeeper:
+    """Writes each step's checkpoint through the run's sink under the keep policy.
+
+    "all": step-NNN per step, as the research. "last-best": two names, each overwritten in
+    place (the sink's writes are atomic renames), so at most two files exist at any moment and no
+    deletion is needed: `last` (the latest step's) and `best` (the step with the lowest training
+    loss so far, the loss the step measured just before its update, as its log row shows). Each
+    state records its `step` and `loss`.
+    """
+
+    def __init__(self, sink: CheckpointSink, policy: str) -> None:
+        self.sink, self.policy, self.best = sink, policy, math.inf
+
+    def save(self, step: int, loss: float, state: dict[str, Any]) -> None:
+        state = {**state, "step": step, "loss": loss}
+        if self.policy == "all":
+            self.sink(f"step-{step:03d}", state)
+            return
+        self.sink("last", state)
+        if loss < self.best:  # a tie keeps the earlier step
+            self.best = loss
+            self.sink("best", state)
 
 
 @dataclass
@@ -301,6 +337,16 @@ class LaTen(Paradigm):
     example_preset = "lab"  # the shipped example should show what LaTen does, not a no-op
     config_class = LaTenConfig
 
+    public_settings = {"keep_checkpoints": "last-best"}  # a shared disk keeps two checkpoints
+
+    def work(self, config: LaTenConfig, splits: dict) -> Work:  # type: ignore[override]
+        total = config.steps or len(splits["extract"])
+        located = min(total, len(splits["extract"]))
+        per_step = min(config.align_examples_per_step, len(splits["align"])) + 1
+        # locate: one batched forward per model; then each step trains through the student
+        return Work(student_train=total * per_step, student_forward=located,
+                    teacher_forward=located, calls=total + 2, max_len=config.max_len)
+
     def run(self, ctx: TransferContext, config: LaTenConfig) -> TransferOutcome:  # type: ignore[override]
         if ctx.teacher is None:
             raise TransferError("LaTen needs a teacher")
@@ -317,10 +363,16 @@ class LaTen(Paradigm):
             raise TransferError(f"final step {config.final_step} is after the last step {total}")
         # The published schedule, torch's own: it starts at lr/25, peaks at 10 % of the steps,
         # ends at lr/25 again, and cycles beta1 between 0.85 and 0.95 against the lr.
+        # torch divides by the warm-up's length in steps, pct_start·total − 1, which is 0 when
+        # pct_start·total == 1 (10 steps at the research's 0.1): a hair more gives a one-step
+        # warm-up, which is what that schedule means, instead of ZeroDivisionError.
+        warmup = config.warmup_frac * (1 + 1e-6) if abs(config.warmup_frac * total - 1) < 1e-9 \
+            else config.warmup_frac
         schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimiser, max_lr=config.lr, total_steps=total, pct_start=config.warmup_frac,
+            optimiser, max_lr=config.lr, total_steps=total, pct_start=warmup,
             final_div_factor=1, anneal_strategy="cos")
         rng = random.Random(config.seed)
+        keeper = CheckpointKeeper(ctx.checkpoint, config.keep_checkpoints)
         history: list[dict[str, Any]] = []
         chosen: dict[str, torch.Tensor] = {}
         # Locate on the text the student is trained on (the chat-formatted prompt + answer), every
@@ -356,8 +408,8 @@ class LaTen(Paradigm):
                    "located_ffn_neurons": engine.n_ffn, "located_attn_neurons": engine.n_attn}
             history.append(row)
             ctx.log(row)
-            ctx.checkpoint(f"step-{step + 1:03d}", {"hypernetwork": engine.hyper.state_dict(),
-                                                    "located": loc.as_dict(), "step": step + 1})
+            keeper.save(step + 1, loss_value, {"hypernetwork": engine.hyper.state_dict(),
+                                               "located": loc.as_dict()})
             ctx.progress(step + 1, total, f"LaTen step {step + 1}/{total} LM loss {lm_value:.3f}")
             if step + 1 == config.final_step:  # the paper reports the best step per task
                 chosen = {k: v.detach().clone() for k, v in engine.hyper.state_dict().items()}

@@ -17,10 +17,11 @@ from typing import Any
 import torch
 
 from ..analyse import largest_subblock, select_layers, svd_lora_init
+from ..budget import Work
 from ..models import block_part
 from .base import Paradigm, TransferContext, TransferError, TransferOutcome, register
 from .baselines import LoRAConfig
-from .common import answer_loss, attach_lora, finetune, lm_batch, lora_layers
+from .common import answer_loss, attach_lora, finetune, finetune_work, lm_batch, lora_layers
 from .settings import setting
 
 
@@ -28,7 +29,7 @@ from .settings import setting
 class SeekingConfig(LoRAConfig):
     n_sensitivity_examples: int = setting(32, "task examples the teacher's sensitivity is "
                                           "measured on", label="sensitivity examples", lo=1,
-                                          hi=4096, ui=False)
+                                          hi=4096, ui=False, public_hi=128)
 
     def validate(self) -> None:
         super().validate()
@@ -86,6 +87,14 @@ class Seeking(Paradigm):
     table_order = 10
     example_settings = {"epochs": 1.0}
     config_class = SeekingConfig
+
+    def work(self, config: SeekingConfig, splits: dict) -> Work:  # type: ignore[override]
+        tune = finetune_work(config, len(splits["train"]))
+        n_sensitivity = min(config.n_sensitivity_examples,
+                            sum(len(splits[s]) for s in ("extract", "align", "train")))
+        # one backward per example through the teacher for its sensitivity, then LoRA fine-tuning
+        return Work(student_train=tune.student_train, teacher_train=n_sensitivity,
+                    calls=tune.calls + n_sensitivity, max_len=config.max_len)
 
     def run(self, ctx: TransferContext, config: SeekingConfig) -> TransferOutcome:  # type: ignore[override]
         if ctx.teacher is None:

@@ -14,6 +14,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from .. import policy
 from .base import TransferError
 
 _SCALARS = (bool, int, float, str)
@@ -21,11 +22,13 @@ _SCALARS = (bool, int, float, str)
 
 def setting(default: Any, help: str, *, label: str | None = None, lo: float | None = None,
             hi: float | None = None, step: float | None = None, ui: bool = True,
-            cli: bool = True) -> Any:
+            cli: bool = True, public_hi: float | None = None) -> Any:
     """A config field with its help text and range. `ui`/`cli` = False keeps an expert-only field
-    out of the page / the command line (it can still be set from Python or a saved config)."""
+    out of the page / the command line (it can still be set from Python or a saved config).
+    `public_hi` is the lower maximum a public lab allows (see `policy`); without it, `hi`."""
     return dataclasses.field(default=default, metadata={
-        "help": help, "label": label or help, "lo": lo, "hi": hi, "step": step, "ui": ui, "cli": cli})
+        "help": help, "label": label or help, "lo": lo, "hi": hi, "step": step, "ui": ui, "cli": cli,
+        "public_hi": public_hi})
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,20 @@ class SettingSpec:
     step: float | None
     ui: bool
     cli: bool
+    public_hi: float | None = None
 
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    @property
+    def public_cap(self) -> float | None:
+        """The most a public lab allows (None for text and switches)."""
+        return self.public_hi if self.public_hi is not None else self.hi
+
+    def max_now(self) -> float | None:
+        """The maximum in the current mode: the public cap in public mode, else `hi`."""
+        return self.public_cap if policy.public_mode() else self.hi
 
 
 def _scalar_type(hint: Any) -> tuple[type | None, bool]:
@@ -71,7 +84,7 @@ def settings_of(paradigm: str, config_class: type) -> list[SettingSpec]:
                             "can be declared with setting()")
         m = f.metadata
         out.append(SettingSpec(paradigm, f.name, kind, optional, f.default, m["help"], m["label"],
-                               m["lo"], m["hi"], m["step"], m["ui"], m["cli"]))
+                               m["lo"], m["hi"], m["step"], m["ui"], m["cli"], m.get("public_hi")))
     return out
 
 
@@ -104,8 +117,10 @@ def coerce(spec: SettingSpec, value: Any) -> Any:
         if number != int(number):
             raise TransferError(f"{spec.label} must be a whole number (got {value!r})")
         number = int(number)
-    if (spec.lo is not None and number < spec.lo) or (spec.hi is not None and number > spec.hi):
-        bounds = (f"between {spec.lo:g} and {spec.hi:g}" if spec.lo is not None and spec.hi is not None
-                  else f"at least {spec.lo:g}" if spec.lo is not None else f"at most {spec.hi:g}")
-        raise TransferError(f"{spec.label} must be {bounds} (got {number:g})")
+    hi = spec.max_now()
+    if (spec.lo is not None and number < spec.lo) or (hi is not None and number > hi):
+        bounds = (f"between {spec.lo:g} and {hi:g}" if spec.lo is not None and hi is not None
+                  else f"at least {spec.lo:g}" if spec.lo is not None else f"at most {hi:g}")
+        where = " in this public lab" if policy.public_mode() and hi != spec.hi else ""
+        raise TransferError(f"{spec.label} must be {bounds}{where} (got {number:g})")
     return number

@@ -7,6 +7,7 @@ real benchmark is asked for.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any, Callable
 
 from .base import (DEFAULT_SPLIT_SIZES, SPLIT_NAMES, Example, ItemScore, Task, TaskError,
@@ -59,9 +60,39 @@ def get_task(name: str, **options: Any) -> Task:
     _load_modules()
     if name not in _FACTORIES:
         raise TaskError(f"unknown task '{name}'; choose one of {', '.join(sorted(_FACTORIES))}")
-    return _FACTORIES[name](**options)
+    task = _FACTORIES[name](**options)
+    if task.kind.startswith("code"):
+        _check_code_isolation(task.name)
+    return task
 
 
-__all__ = ["DEFAULT_SPLIT_SIZES", "SPLIT_NAMES", "Example", "ItemScore", "Task", "TaskError",
+# Tasks whose scoring runs model-written programs in pkt_core.sandbox.
+CODE_TASKS = ("complete", "write", "humaneval", "mbpp")
+_warned_isolation = False
+
+
+def _check_code_isolation(name: str) -> None:
+    """Code tasks run model-written programs. Without adequate isolation (no namespaces and no
+    Landlock here) a public lab refuses them; locally they run, with a warning on stderr."""
+    global _warned_isolation
+    from .. import policy
+    from ..sandbox import SandboxUnavailable, isolation_adequate, isolation_label, isolation_mode
+
+    if isolation_adequate():
+        return
+    try:
+        label = isolation_label(isolation_mode())
+    except SandboxUnavailable as err:  # PKT_SANDBOX_MODE forces a mode this machine lacks
+        raise TaskError(f"task '{name}' cannot run here: {err}") from err
+    if policy.public_mode():
+        raise TaskError(f"task '{name}' runs model-written code, and this machine offers no "
+                        f"adequate sandbox ({label}); this public lab does not run it")
+    if not _warned_isolation:
+        _warned_isolation = True
+        print(f"warning: task '{name}' runs model-written code with weak isolation ({label}): "
+              f"programs could read your files and environment", file=sys.stderr)
+
+
+__all__ = ["CODE_TASKS", "DEFAULT_SPLIT_SIZES", "SPLIT_NAMES", "Example", "ItemScore", "Task", "TaskError",
            "get_task", "list_tasks", "make_splits", "read_messages_jsonl", "register_task",
            "render_chat"]

@@ -1,0 +1,195 @@
+"""Public mode: what an anonymous visitor of a public Space may do, written once for the app and
+the CLI.
+
+Public mode is on with `PKT_PUBLIC=1`, and by default where `SPACE_ID` is set (Hugging Face sets it
+in every Space); `PKT_PUBLIC=0` turns it off there. In public mode:
+* models: the embedded family, `shuffled:` controls of allowed models, the shipped example runs,
+  runs made in the visitor's own session, and hub ids on an allow-list (the preset pairs plus
+  `PKT_ALLOWED_MODELS`), each under a parameter cap read from its config before any weight is
+  downloaded. A local path is refused with one message that never says whether it exists.
+* every numeric setting has a public cap (`setting(public_hi=…)` on a paradigm's config,
+  `LAB_CAPS` for the page's own inputs), a transfer whose estimated time is over the cap is refused
+  up front, each session holds at most one running and one waiting heavy job, and uploads are off;
+* disk is bounded: LaTen keeps only its last and best checkpoints, a session's runs are deleted
+  some hours after it ends, and the runs folder has a size cap (oldest first).
+The checks themselves live where the thing is done (`models.loading`, `paradigms.settings`,
+`lab`); this module only says what the limits are and who the current visitor is.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+# The page's own numeric inputs (not paradigm settings): name → (local max, public cap).
+LAB_CAPS: dict[str, tuple[int, int]] = {
+    "eval_limit": (10_000, 50),  # test items scored before and after a transfer
+    "quick_eval_items": (300, 30),
+    "max_new_tokens": (1024, 128),
+    "similarity_texts": (256, 32),
+    "parametric_rank": (256, 32),
+    "curve_points": (8, 4),
+    "curve_seeds": (5, 2),
+    "curve_items": (300, 50),
+    "locate_top_k": (4096, 50),
+}
+
+
+def public_mode() -> bool:
+    """True with PKT_PUBLIC=1, or on a Space (SPACE_ID set) unless PKT_PUBLIC=0."""
+    flag = os.environ.get("PKT_PUBLIC", "").strip().lower()
+    if flag in _TRUE:
+        return True
+    if flag in _FALSE:
+        return False
+    return bool(os.environ.get("SPACE_ID"))
+
+
+def lab_cap(name: str) -> int:
+    """The maximum of one of the page's inputs in the current mode."""
+    local, public = LAB_CAPS[name]
+    return public if public_mode() else local
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number (got {raw!r})") from None
+    if not value > 0:
+        raise ValueError(f"{name} must be positive (got {raw!r})")
+    return value
+
+
+def _memory_bytes() -> int:
+    """The accelerator's memory where there is one, else the machine's RAM."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return int(torch.cuda.get_device_properties(0).total_memory)
+    except Exception:  # noqa: BLE001 — no usable CUDA: size for the CPU
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 16 * 2**30  # the free CPU Space's size
+
+
+def default_max_params() -> int:
+    """Parameters one model may have: a pair must fit with room for gradients and activations,
+    about 16 bytes per parameter in fp32 on a CPU and 8 in bf16 on a GPU (two models × 2 bytes ×
+    weights, gradients of a LoRA's base pass, activations)."""
+    try:
+        import torch
+
+        per_param = 8 if torch.cuda.is_available() else 16
+    except ImportError:
+        per_param = 16
+    return _memory_bytes() // per_param
+
+
+@dataclass(frozen=True)
+class PublicLimits:
+    max_params: int  # per model, read from its config before any download (PKT_MAX_PARAMS)
+    max_transfer_s: float  # a transfer estimated longer is refused (PKT_MAX_TRANSFER_MINUTES)
+    run_ttl_hours: float  # a session's runs are deleted this long after it ends (PKT_RUN_TTL_HOURS)
+    runs_max_mb: float  # the visitors' runs folder is pruned oldest first above this (PKT_RUNS_MAX_MB)
+    max_waiting_jobs: int  # heavy jobs waiting across all sessions (PKT_MAX_WAITING_JOBS)
+    extra_models: tuple[str, ...]  # hub ids allowed besides the presets (PKT_ALLOWED_MODELS)
+
+
+def limits() -> PublicLimits:
+    """The public limits from the environment (read on each call: tests and operators change it)."""
+    extra = tuple(m.strip() for m in os.environ.get("PKT_ALLOWED_MODELS", "").split(",") if m.strip())
+    return PublicLimits(
+        max_params=int(_env_number("PKT_MAX_PARAMS", default_max_params())),
+        max_transfer_s=_env_number("PKT_MAX_TRANSFER_MINUTES", 10.0) * 60,
+        run_ttl_hours=_env_number("PKT_RUN_TTL_HOURS", 6.0),
+        runs_max_mb=_env_number("PKT_RUNS_MAX_MB", 2048.0),
+        max_waiting_jobs=int(_env_number("PKT_MAX_WAITING_JOBS", 16)),
+        extra_models=extra)
+
+
+def public_summary() -> str:
+    """One line for the page: what public mode allows."""
+    lim = limits()
+    return (f"🔒 Public mode: the embedded models, their `shuffled:` controls, the listed hub models "
+            f"(≤ {lim.max_params / 1e9:.2g} B parameters), shipped example runs and your own runs; "
+            f"transfers up to ~{lim.max_transfer_s / 60:.0f} min, one running and one waiting job "
+            f"per visitor; your runs are deleted {lim.run_ttl_hours:g} h after you leave; no "
+            f"uploads. Run it locally for everything else.")
+
+
+# ---- who is asking ------------------------------------------------------------------------------
+_SESSION: contextvars.ContextVar[str | None] = contextvars.ContextVar("pkt_session", default=None)
+
+
+def session_tag(session: str) -> str:
+    """The tag a visitor's runs carry on disk: a hash, so the raw session id is never written."""
+    return hashlib.sha256(session.encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def visitor(session: str | None) -> Iterator[None]:
+    """Everything inside runs on behalf of this visitor session (None = the local user)."""
+    token = _SESSION.set(session)
+    try:
+        yield
+    finally:
+        _SESSION.reset(token)
+
+
+def current_session() -> str | None:
+    return _SESSION.get()
+
+
+# ---- which runs a visitor may see ------------------------------------------------------------------
+def example_runs_root() -> Path:
+    """Finished example runs shipped with the lab (read-only)."""
+    return Path(os.environ.get("PKT_EXAMPLE_RUNS_DIR", Path(__file__).resolve().parents[1] / "assets" / "runs"))
+
+
+def run_roots() -> list[Path]:
+    """The folders runs may be read from: the visitors' runs and the shipped examples."""
+    from .runs import default_runs_root
+
+    return [default_runs_root().resolve(), example_runs_root().resolve()]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path != root and path.is_relative_to(root)
+
+
+def visible_run(text: str) -> Path | None:
+    """The run directory `text` names (a path, or a name under a runs root) if the current visitor
+    may use it, else None. Locally: any run under a runs root. In public mode: a shipped example,
+    or a run under the visitors' root that this session made. Paths are resolved (symlinks and
+    `..` followed) before the containment check, so nothing outside the roots is ever reached."""
+    from .runs import is_run_dir, run_owner
+
+    text = (text or "").strip()
+    if not text or "\0" in text:
+        return None
+    visitors, examples = run_roots()
+    for candidate in (Path(text), visitors / text, examples / text):
+        try:
+            path = candidate.resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            continue
+        if _inside(path, examples) and is_run_dir(path):
+            return path
+        if _inside(path, visitors) and is_run_dir(path):
+            session = current_session()
+            if not public_mode() or (session is not None and run_owner(path) == session_tag(session)):
+                return path
+    return None
