@@ -47,6 +47,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from pkt_core.runs import run_size_bytes  # noqa: E402  (torch-light: runs.py imports torch only)
+
 TARGETS = {"errors": 0, "mismatches": 0, "light_p95_while_heavy_s": 2.0}
 QUOTA_WORDS = ("job running and one waiting", "busy", "public lab")
 LIGHT_TIMEOUT_S = 60.0  # a light call unanswered this long is an error
@@ -119,18 +122,7 @@ class Server:
                 self.proc.wait(10)
 
     def disk_bytes(self) -> dict[str, int]:
-        return {name: folder_bytes(path) for name, path in self.measured.items()}
-
-
-def folder_bytes(path: Path) -> int:
-    total = 0
-    for folder, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except OSError:  # removed while we walked
-                pass
-    return total
+        return {name: run_size_bytes(path) for name, path in self.measured.items()}
 
 
 # ---- what happened ---------------------------------------------------------------------------------

@@ -135,3 +135,28 @@ def test_transfer_then_runs_list_then_evaluate_the_run(tiny_models, tmp_path):
     bad = run_cli("transfer", "--paradigm", "laten", "--teacher", str(tiny_models["llama_deep"]),
                   "--student", str(tiny_models["llama"]), "--data", str(data), "--transfer-rate", "2")
     assert bad.returncode != 0 and "transfer rate" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_out_of_range_counts_are_refused_by_the_parser():
+    out = run_cli("locate", "--model", "pkt-tiny-student", "--top-k", "-1")
+    assert out.returncode == 2 and "--top-k: must be at least 1 (got -1)" in out.stderr
+    out = run_cli("evaluate", "--model", "pkt-tiny-student", "--task", "facts", "--limit", "0")
+    assert out.returncode == 2 and "--limit" in out.stderr
+
+
+def test_a_missing_run_folder_is_a_path_not_a_hub_id(tmp_path):
+    (tmp_path / "runs").mkdir()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "pkt_core", "evaluate", "--model", "runs/does-not-exist",
+                          "--task", "facts"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode != 0 and "no model directory 'runs/does-not-exist'" in out.stderr
+    assert "not available offline" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_public_mode_applies_to_the_cli(tiny_models):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PKT_PUBLIC": "1"}
+    out = subprocess.run([sys.executable, "-m", "pkt_core", "pair", "--teacher", "pkt-tiny-teacher",
+                          "--student", str(tiny_models["llama"])], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "public lab" in out.stderr + out.stdout
