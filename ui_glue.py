@@ -174,10 +174,16 @@ class RefuseUploads:
 
 
 def launch_options() -> dict[str, Any]:
-    """demo.launch() keywords for the current mode: in public mode uploads are refused (by size
-    and by route) and nothing outside the app's own files is served."""
-    if not policy.public_mode():
-        return {}
-    from starlette.middleware import Middleware
+    """demo.launch() keywords: the theme, and in public mode uploads refused (by size and by route).
 
-    return {"max_file_size": 0, "app_kwargs": {"middleware": [Middleware(RefuseUploads)]}}
+    The theme uses the system's sans-serif fonts: Gradio's default ships Source Sans Pro in
+    weights 400 and 600 only, so bold text fell back glyph by glyph to another font (the last
+    letters of a bold "LoRA" or "PiSSA" looked different)."""
+    options: dict[str, Any] = {"theme": gr.themes.Default(
+        font=["ui-sans-serif", "system-ui", "sans-serif"],
+        font_mono=["ui-monospace", "Consolas", "monospace"])}
+    if policy.public_mode():
+        from starlette.middleware import Middleware
+
+        options |= {"max_file_size": 0, "app_kwargs": {"middleware": [Middleware(RefuseUploads)]}}
+    return options
