@@ -2,9 +2,10 @@
 
 One small builder per tab returns its widgets as a named structure; handlers receive inputs by
 name (`inputs_kwargs`) and map the fields of a typed view (pkt_core.lab.views) to the widgets of
-the same name (ui_glue.py holds those few shared pieces). Every event has an api_name (so `gradio_client` can drive the whole lab); heavy
-work shares one concurrency slot; per-visitor state lives in gr.State; errors reach the page as
-one readable line.
+the same name (ui_glue.py holds those few shared pieces and the Learn tab's guided path). Every
+event has an api_name (so `gradio_client` can drive the whole lab); heavy work waits in
+lab.GATE (one job at a time, a per-session quota in public mode); per-visitor state lives in
+gr.State; errors reach the page as one readable line.
 """
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ import gradio as gr  # noqa: E402
 from pkt_core import lab  # noqa: E402
 from pkt_core import policy  # noqa: E402
 from pkt_core.runs import mark_interrupted  # noqa: E402
-from ui_glue import (HEAVY, NAV, PRESET_INFO, cancel_job, capped_slider, declare_keywords,  # noqa: E402
-                     heavy, launch_options, safe, session_key, setting_widget, view_outputs, view_updates)
+from ui_glue import (HEAVY, NAV, PRESET_INFO, cancel_job, capped_slider, captioned_plot,  # noqa: E402
+                     declare_keywords, heavy, launch_options, safe, session_key, setting_widget,
+                     view_outputs, view_updates, with_captions, learn_tab, wire_learn,
+                     run_pickers, session_closed, with_caption_updates)
 
 TASKS = lab.task_choices()
 
@@ -114,13 +117,15 @@ def locate_tab() -> LocateTab:
     run = gr.Button("Locate", variant="primary", elem_id="locate-btn")
     summary = gr.Markdown()
     with gr.Row():
-        layer_ffn, layer_attn = gr.Plot(label="FFN layers"), gr.Plot(label="attention layers")
+        layer_ffn = captioned_plot(label="FFN layers")
+        layer_attn = captioned_plot(label="attention layers")
     with gr.Accordion("Neuron score maps (layer × neuron)", open=True):
         with gr.Row():
-            teacher_ffn, student_ffn = gr.Plot(label="teacher FFN"), gr.Plot(label="student FFN")
+            teacher_ffn = captioned_plot(label="teacher FFN")
+            student_ffn = captioned_plot(label="student FFN")
         with gr.Row():
-            teacher_attn, student_attn = (gr.Plot(label="teacher attention"),
-                                          gr.Plot(label="student attention"))
+            teacher_attn = captioned_plot(label="teacher attention")
+            student_attn = captioned_plot(label="student attention")
     top_rows = gr.Dataframe(headers=["model", "kind", "layer", "rank", "neuron", "score"],
                             label="top neurons of the top layers", max_height=320)
     return LocateTab(task, index, fill, prompt, answer, chat, normalise, run, summary, layer_ffn,
@@ -143,7 +148,8 @@ def wire_locate(tab: LocateTab, pair: PairTab) -> None:
 
     tab.fill.click(task_example, None, [tab.prompt, tab.answer], api_name="task_example",
                    inputs_kwargs={"task": tab.task, "index": tab.index})
-    tab.run.click(locate, None, view_outputs(tab, lab.LocateView), api_name="locate", **HEAVY,
+    tab.run.click(locate, None, with_captions(view_outputs(tab, lab.LocateView)),
+                  api_name="locate", **HEAVY,
                   inputs_kwargs={"teacher": pair.teacher, "student": pair.student,
                                  "prompt": tab.prompt, "answer": tab.answer, "chat": tab.chat,
                                  "normalise": tab.normalise, "previous": tab.state})
@@ -179,7 +185,7 @@ def incompatibility_tab() -> IncompatibilityTab:
                           label="metric")
         n_texts = capped_slider(4, 64, "similarity_texts", value=24, step=1, label="texts")
     compute = gr.Button("Compute heatmaps", variant="primary", elem_id="heatmaps-btn")
-    heatmaps = gr.Plot(label="representation similarity", elem_id="heatmaps")
+    heatmaps = captioned_plot(label="representation similarity", elem_id="heatmaps")
     with gr.Row():
         reference_rows = gr.Dataframe(headers=["module", "published mean (Llama-2)", "ours (mean)",
                                                "ours (std)"], label="beside the paper", scale=2)
@@ -187,7 +193,8 @@ def incompatibility_tab() -> IncompatibilityTab:
     with gr.Row():
         rank = capped_slider(1, 64, "parametric_rank", value=16, step=1, label="LoRA rank")
         parametric = gr.Button("Parametric similarity")
-    curves, summary = gr.Plot(label="parametric similarity"), gr.Markdown()
+    curves = captioned_plot(label="parametric similarity", elem_id="parametric")
+    summary = gr.Markdown()
     gr.Markdown("### The incompatibility curve\nDoes a teacher's update help more than the same-"
                 "sized update from its shuffled copy (same weights, no knowledge)?")
     shipped = lab.shipped_curve(*lab.default_pair())
@@ -196,7 +203,7 @@ def incompatibility_tab() -> IncompatibilityTab:
         curve_cancel = gr.Button("Cancel", variant="stop", size="sm")
     return IncompatibilityTab(task, metric, n_texts, compute, heatmaps, reference_rows, notes,
                               rank, parametric, curves, summary, curve_run, curve_cancel,
-                              gr.Markdown(), gr.Plot(shipped.curve_plot, elem_id="curve",
+                              gr.Markdown(), captioned_plot(shipped.curve_plot, elem_id="curve",
                                                      label="incompatibility curve"),
                               gr.Markdown(shipped.curve_notes, elem_id="curve-notes"))
 
@@ -228,14 +235,17 @@ def wire_incompatibility(tab: IncompatibilityTab, pair: PairTab) -> None:
             lab.JOBS.remove(key, job)
 
     pair_in = {"teacher": pair.teacher, "student": pair.student}
-    tab.curve_run.click(curve, None, [tab.curve_status, tab.curve_plot, tab.curve_notes],
+    tab.curve_run.click(curve, None,
+                        with_captions([tab.curve_status, tab.curve_plot, tab.curve_notes]),
                         inputs_kwargs={**pair_in, "task": tab.task}, api_name="curve", **HEAVY)
     tab.curve_cancel.click(cancel_job, None, tab.curve_status, api_name="cancel_curve",
                            concurrency_limit=None)
-    tab.compute.click(similarity, None, view_outputs(tab, lab.SimilarityView), api_name="similarity",
+    tab.compute.click(similarity, None, with_captions(view_outputs(tab, lab.SimilarityView)),
+                      api_name="similarity",
                       inputs_kwargs={**pair_in, "task": tab.task, "metric": tab.metric,
                                      "n_texts": tab.n_texts}, **HEAVY)
-    tab.parametric.click(parametric, None, view_outputs(tab, lab.ParametricView), api_name="parametric",
+    tab.parametric.click(parametric, None, with_captions(view_outputs(tab, lab.ParametricView)),
+                         api_name="parametric",
                          inputs_kwargs={**pair_in, "rank": tab.rank}, **HEAVY)
 
 
@@ -249,6 +259,7 @@ class TransferTab:
     settings: dict[str, dict[str, Any]]  # paradigm → setting name → widget, from its config
     seed: Any
     eval_limit: Any
+    plan: Any  # pair, paradigm and expected run time (lab.transfer_plan)
     run: Any
     cancel: Any
     status: Any
@@ -280,30 +291,14 @@ def transfer_tab() -> TransferTab:
             seed = gr.Number(0, label="seed", precision=0)
             eval_limit = capped_slider(1, 300, "eval_limit", value=lab.UI_EVAL_LIMIT, step=1,
                                        label="test items scored before/after")
+    plan = gr.Markdown(elem_id="transfer-plan")  # filled on change: the estimate imports transformers
     with gr.Row():
         run = gr.Button("Run transfer", variant="primary", elem_id="run-transfer")
         cancel = gr.Button("Cancel", variant="stop")
     status, cancel_note = gr.Markdown(elem_id="transfer-status"), gr.Markdown()
-    loss = gr.Plot(label="loss", elem_id="transfer-loss")
-    return TransferTab(paradigm, task, groups, presets, settings, seed, eval_limit, run, cancel, status,
+    loss = captioned_plot(label="loss", elem_id="transfer-loss")
+    return TransferTab(paradigm, task, groups, presets, settings, seed, eval_limit, plan, run, cancel, status,
                        cancel_note, loss, gr.Markdown(elem_id="transfer-result"), gr.State([]))
-
-
-def _run_pickers(compare: "CompareTab", runs: "RunsTab", student: str | None,
-                 chosen: dict[str, str | None], picked: str | None = None) -> dict[Any, Any]:
-    """Fresh choices for the run pickers, keeping a still-valid selection."""
-    out = {}
-    for paradigm, widget in compare.runs.items():
-        choices = lab.run_choices(paradigm)
-        value = chosen.get(paradigm)
-        if value not in [v for _, v in choices]:
-            value = lab.default_run(paradigm, student)
-        out[widget] = gr.Dropdown(choices=choices, value=value)
-    every = lab.run_choices(finished_only=False)
-    values = [v for _, v in every]
-    out[runs.pick] = gr.Dropdown(choices=every, value=picked if picked in values else
-                                 (values[0] if values else None))
-    return out
 
 
 def wire_transfer(tab: TransferTab, pair: PairTab, compare: "CompareTab", runs: "RunsTab") -> None:
@@ -358,12 +353,29 @@ def wire_transfer(tab: TransferTab, pair: PairTab, compare: "CompareTab", runs: 
     inputs |= settings
     outs = [tab.status, tab.loss, tab.result, tab.cancel_note, tab.mine, runs.rows, runs.pick,
             *compare.runs.values()]
-    tab.run.click(transfer, None, outs, inputs_kwargs=inputs, api_name="transfer",
+    # A new run clears the last one's status and notes at once (a refusal would leave them).
+    tab.run.click(lambda: {tab.status: "", tab.cancel_note: "", tab.result: ""}, None,
+                  [tab.status, tab.cancel_note, tab.result], api_name="clear_transfer", **NAV)
+    tab.run.click(transfer, None, with_captions(outs), inputs_kwargs=inputs, api_name="transfer",
                   show_progress_on=[tab.status], **HEAVY)
     tab.cancel.click(cancel_job, None, tab.cancel_note, api_name="cancel_transfer",
                      concurrency_limit=None)
     tab.paradigm.change(show_settings, tab.paradigm, list(tab.groups.values()),
                         api_name="show_settings", **NAV)
+
+    @safe
+    def plan(paradigm, teacher, student, task, eval_limit, **settings):
+        form = {name: settings[f"{paradigm}_{name}"] for name in tab.settings.get(paradigm, {})}
+        return lab.transfer_plan(paradigm, teacher, student, task, form,
+                                 settings.get(f"{paradigm}_defaults"), eval_limit)
+
+    declare_keywords(plan, list(settings))
+    plan_in = {k: v for k, v in inputs.items() if k not in ("seed", "mine")}
+    widgets = [w for ws in tab.settings.values() for w in ws.values()]
+    gr.on([tab.paradigm.change, tab.task.change, tab.eval_limit.change, pair.teacher.change,
+           pair.student.change, *(s.change for s in tab.presets.values()),
+           *(w.change for w in widgets)], plan, None, tab.plan, inputs_kwargs=plan_in,
+          api_name="transfer_plan", queue=False)
 
 
 # ---- 5. compare -------------------------------------------------------------------------------------
@@ -377,6 +389,7 @@ class CompareTab:
     seed: Any
     generate: Any
     answers: list[Any]  # one box per lab.slot_labels() entry, in that order
+    reference: Any  # the prompt's reference answer, when it is a toy-task item
     likelihoods: Any  # a multiple-choice item: each model's option log-likelihoods (what is scored)
     likelihood_notes: Any
     quick_task: Any
@@ -392,9 +405,9 @@ def compare_tab(student0: str) -> CompareTab:
     prompt = gr.Textbox(lab.default_prompt(), label="prompt", lines=3, elem_id="compare-prompt")
     with gr.Row():
         runs = {p: gr.Dropdown(lab.run_choices(p), label=f"{lab.paradigm_title(p)} run",
-                               value=lab.default_run(p, student0), allow_custom_value=True)
-                for p in lab.COMPARED}
-        with_teacher = gr.Checkbox(True, label="include the teacher")
+                               value=lab.default_run(p, student0), allow_custom_value=True, scale=3)
+                for p in lab.COMPARED}  # wide: a run's label must not be cut at 1024 px
+        with_teacher = gr.Checkbox(True, label="include the teacher", scale=1)
     with gr.Row():
         max_new_tokens = capped_slider(1, 256, "max_new_tokens", value=lab.DEFAULT_NEW_TOKENS,
                                        step=1, label="max new tokens")
@@ -407,19 +420,21 @@ def compare_tab(student0: str) -> CompareTab:
     with gr.Row():
         answers = [gr.Textbox(label=label, lines=6, elem_id=f"out-{i}", buttons=["copy"])
                    for i, label in enumerate(lab.slot_labels())]
+    reference = gr.Markdown(lab.prompt_reference(lab.default_prompt()), elem_id="compare-reference")
     with gr.Row():
-        likelihoods = gr.Plot(label="option likelihoods", elem_id="likelihoods", scale=2)
+        likelihoods = captioned_plot(label="option likelihoods", elem_id="likelihoods", scale=2)
         likelihood_notes = gr.Markdown(elem_id="likelihood-notes")
     gr.Markdown("### Quick evaluation")
     with gr.Row():
         quick_task = gr.Dropdown(TASKS, value="facts", label="task")
-        quick_n = capped_slider(1, 100, "quick_eval_items", value=10, step=1, label="test items")
+        quick_n = capped_slider(1, 100, "quick_eval_items", value=lab.QUICK_EVAL_ITEMS, step=1,
+                                label="test items")
         quick_run = gr.Button("Evaluate these models")
     summary = gr.Markdown()
     rows = gr.Dataframe(headers=["model", "item", "reference", "output", "likelihood pick",
                                  "generated", "right"], label="per item", max_height=400, wrap=True)
     return CompareTab(prompt, runs, with_teacher, max_new_tokens, temperature, seed, generate,
-                      answers, likelihoods, likelihood_notes, quick_task, quick_n, quick_run,
+                      answers, reference, likelihoods, likelihood_notes, quick_task, quick_n, quick_run,
                       summary, rows)
 
 
@@ -433,8 +448,8 @@ def wire_compare(tab: CompareTab, pair: PairTab) -> None:
         for texts in lab.compare_stream(slots, prompt, max_new_tokens, temperature, seed):
             yield dict(zip(tab.answers, texts))
         view = lab.likelihood_view(slots, prompt)  # the last answer carries every output
-        yield {**dict(zip(tab.answers, texts)), tab.likelihoods: view.likelihoods,
-               tab.likelihood_notes: view.likelihood_notes}
+        yield with_caption_updates({**dict(zip(tab.answers, texts)), tab.likelihoods: view.likelihoods,
+                                    tab.likelihood_notes: view.likelihood_notes})
 
     @safe
     @heavy(duration=120)
@@ -447,10 +462,13 @@ def wire_compare(tab: CompareTab, pair: PairTab) -> None:
     lineup = {"student": pair.student, "seeking_run": tab.runs["seeking"],
               "laten_run": tab.runs["laten"], "teacher": pair.teacher,
               "with_teacher": tab.with_teacher}
-    tab.generate.click(compare, None, [*tab.answers, *view_outputs(tab, lab.LikelihoodView)],
+    tab.generate.click(compare, None,
+                       with_captions([*tab.answers, *view_outputs(tab, lab.LikelihoodView)]),
                        api_name="compare", **HEAVY, inputs_kwargs={
         **lineup, "prompt": tab.prompt, "max_new_tokens": tab.max_new_tokens,
         "temperature": tab.temperature, "seed": tab.seed})
+    tab.prompt.change(safe(lab.prompt_reference), tab.prompt, tab.reference,
+                      api_name="prompt_reference")
     tab.quick_run.click(quick_eval, None, view_outputs(tab, lab.QuickEvalView), api_name="quick_eval",
                         inputs_kwargs={**lineup, "task": tab.quick_task, "n_items": tab.quick_n},
                         **HEAVY)
@@ -475,11 +493,12 @@ def runs_tab() -> RunsTab:
     rows = gr.Dataframe(headers=lab.RUN_COLUMNS, max_height=360, elem_id="runs-table",
                         label="saved runs (examples are read-only)", wrap=True,
                         column_widths=["9%", "21%", "8%", "6%", "22%", "13%", "7%", "7%", "7%"])
-    chart = gr.Plot(label="scores")
+    chart = captioned_plot(label="scores")
     gr.Dataframe(lab.published_rows(), headers=list(lab.PUBLISHED_COLUMNS), interactive=False,
                  label="the research's table (Llama-2 13B → 7B chat; accuracy / pass@1, %)")
-    pick = gr.Dropdown(lab.run_choices(finished_only=False), label="run", allow_custom_value=True)
-    summary, loss = gr.Markdown(), gr.Plot(label="training loss")
+    pick = gr.Dropdown(lab.run_choices(finished_only=False), value=lab.default_run_pick(),
+                       label="run", allow_custom_value=True)
+    summary, loss = gr.Markdown(), captioned_plot(label="training loss")
     with gr.Accordion("config.json", open=False):
         config = gr.JSON()
     prepare = gr.Button("Prepare downloads (config, metrics, figures, model)")
@@ -492,7 +511,7 @@ def wire_runs(tab: RunsTab, pair: PairTab, compare: CompareTab, transfer: Transf
     @safe
     def runs(student, seeking_run, laten_run, mine):
         chosen = {"seeking": seeking_run, "laten": laten_run}
-        return {**view_updates(tab, lab.runs_view(mine)), **_run_pickers(compare, tab, student, chosen)}
+        return {**view_updates(tab, lab.runs_view(mine)), **run_pickers(compare, tab, student, chosen)}
 
     @safe
     def run_detail(run):
@@ -507,8 +526,9 @@ def wire_runs(tab: RunsTab, pair: PairTab, compare: CompareTab, transfer: Transf
     runs_in = {"student": pair.student, "seeking_run": compare.runs["seeking"],
                "laten_run": compare.runs["laten"], "mine": transfer.mine}
     runs_out = [*view_outputs(tab, lab.RunsView), *compare.runs.values(), tab.pick]
-    tab.refresh.click(runs, None, runs_out, inputs_kwargs=runs_in, api_name="runs")
-    tab.pick.change(run_detail, tab.pick, view_outputs(tab, lab.RunDetailView), api_name="run_detail")
+    tab.refresh.click(runs, None, with_captions(runs_out), inputs_kwargs=runs_in, api_name="runs")
+    tab.pick.change(run_detail, tab.pick, with_captions(view_outputs(tab, lab.RunDetailView)),
+                    api_name="run_detail")
     tab.prepare.click(run_files, tab.pick, tab.files, api_name="run_files")
 
     return runs
@@ -521,29 +541,15 @@ def wire_page_load(demo: gr.Blocks, pair: PairTab, compare: CompareTab, runs_tab
         return {**view_updates(pair, lab.pair_report(teacher, student)),
                 **runs_event(student, seeking_run, laten_run, mine)}
 
-    demo.load(page_load, None, [*view_outputs(pair, lab.PairView), *view_outputs(runs_tab, lab.RunsView),
-                                *compare.runs.values(), runs_tab.pick], api_name="page_load",
+    outputs = [*view_outputs(pair, lab.PairView), *view_outputs(runs_tab, lab.RunsView),
+               *compare.runs.values(), runs_tab.pick]
+    demo.load(page_load, None, with_captions(outputs), api_name="page_load",
               inputs_kwargs={"teacher": pair.teacher, "student": pair.student,
                              "seeking_run": compare.runs["seeking"],
                              "laten_run": compare.runs["laten"], "mine": transfer.mine})
 
 
-# ---- 7. learn and the page --------------------------------------------------------------------------
-def learn_tab(tabs: gr.Tabs) -> None:
-    gr.Markdown(lab.learn_markdown())
-    gr.Markdown("**See it live:**")
-    with gr.Row():
-        for tab, label in (("locate", "Locate"), ("incompat", "the heatmaps"),
-                           ("transfer", "Transfer"), ("compare", "Compare")):
-            gr.Button(f"Open {label}", size="sm").click(
-                lambda t=tab: gr.Tabs(selected=t), None, tabs, api_name=f"goto_{tab}", **NAV)
-
-
-def session_closed(request: gr.Request) -> None:
-    """The visitor closed the page: their downloads go now, their runs after the public TTL."""
-    lab.session_ended(session_key(request))
-
-
+# ---- 7. the page ---------------------------------------------------------------------------------
 def build_app() -> gr.Blocks:
     # Gradio's cache (copies of downloads) is swept hourly of files older than an hour.
     with gr.Blocks(title="PKT Lab", delete_cache=(3600, 3600)) as demo:
@@ -566,8 +572,8 @@ def build_app() -> gr.Blocks:
                 compare = compare_tab(pair.student.value)
             with gr.Tab("Runs", id="runs"):
                 runs = runs_tab()
-            with gr.Tab("Learn", id="learn"):
-                learn_tab(tabs)
+            with gr.Tab("Learn", id="learn") as learn:
+                learn_steps = learn_tab()
         wire_pair(pair)
         wire_locate(locate, pair)
         wire_incompatibility(incompatibility, pair)
@@ -575,6 +581,8 @@ def build_app() -> gr.Blocks:
         wire_compare(compare, pair)
         runs_event = wire_runs(runs, pair, compare, transfer)
         wire_page_load(demo, pair, compare, runs, transfer, runs_event)
+        wire_learn(learn, learn_steps, tabs, {"pair": pair, "locate": locate, "incompat": incompatibility,
+                                              "transfer": transfer, "compare": compare, "runs": runs})
         demo.unload(session_closed)
     # Heavy jobs are counted per session by lab.GATE, so the queue itself can be long.
     demo.queue(max_size=256, default_concurrency_limit=4)

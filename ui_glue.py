@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 
 from pkt_core import lab, policy
+from pkt_core.figures import caption_of
 
 try:  # ZeroGPU Spaces: GPU-bound functions borrow a GPU per call; a no-op everywhere else.
     import spaces
@@ -106,10 +107,32 @@ def cancel_job(request: gr.Request):
     return "Nothing to cancel: no job is running in this session."
 
 
+CAPTIONS: dict[Any, Any] = {}  # a plot widget → the Markdown under it that says how to read it
+
+
+def captioned_plot(value: Any = None, scale: int | None = None, **kwargs: Any) -> gr.Plot:
+    """A plot with its "how to read this" caption under it (in a column of their own, so two
+    captioned plots can sit side by side in a row); `view_updates` keeps the caption in step."""
+    with gr.Column(scale=scale or 1, min_width=160):
+        plot = gr.Plot(value, **kwargs)
+        CAPTIONS[plot] = gr.Markdown(caption_of(value) if value is not None else "",
+                                     elem_classes=["figure-caption"])
+    return plot
+
+
 def view_updates(tab: Any, view: Any) -> dict[Any, Any]:
-    """A view's fields → the tab's widgets of the same name (None = leave the widget as it is)."""
-    return {getattr(tab, f.name): getattr(view, f.name) for f in dataclasses.fields(view)
-            if hasattr(tab, f.name) and getattr(view, f.name) is not None}
+    """A view's fields → the tab's widgets of the same name (None = leave the widget as it is),
+    and each figure's caption → the Markdown under its plot."""
+    return with_caption_updates({getattr(tab, f.name): getattr(view, f.name)
+                                 for f in dataclasses.fields(view)
+                                 if hasattr(tab, f.name) and getattr(view, f.name) is not None})
+
+
+def with_caption_updates(updates: dict[Any, Any]) -> dict[Any, Any]:
+    """Updates plus, for each plot among them, its figure's caption (blank for no figure)."""
+    captions = {CAPTIONS[w]: caption_of(v) if v is not None else "" for w, v in updates.items()
+                if w in CAPTIONS}
+    return {**updates, **captions}
 
 
 def declare_keywords(fn: Any, names: list[str]) -> None:
@@ -124,6 +147,12 @@ def declare_keywords(fn: Any, names: list[str]) -> None:
 def view_outputs(tab: Any, view_class: type) -> list[Any]:
     """The tab's widgets a view of this class fills (the event's outputs)."""
     return [getattr(tab, f.name) for f in dataclasses.fields(view_class) if hasattr(tab, f.name)]
+
+
+def with_captions(outputs: list[Any]) -> list[Any]:
+    """An event's outputs plus the captions of its plots, last (so the API's earlier outputs keep
+    their positions)."""
+    return list(outputs) + [CAPTIONS[w] for w in outputs if w in CAPTIONS]
 
 
 PRESET_INFO = ("lab: tuned on the embedded pair so the update is large enough to matter at this "
@@ -187,3 +216,66 @@ def launch_options() -> dict[str, Any]:
 
         options |= {"max_file_size": 0, "app_kwargs": {"middleware": [Middleware(RefuseUploads)]}}
     return options
+
+
+def run_pickers(compare: Any, runs: Any, student: str | None, chosen: dict[str, str | None],
+                picked: str | None = None) -> dict[Any, Any]:
+    """Fresh choices for the run pickers (Compare's per paradigm, Runs'), keeping a still-valid
+    selection; after a transfer and on the Runs tab's refresh."""
+    out = {}
+    for paradigm, widget in compare.runs.items():
+        choices = lab.run_choices(paradigm)
+        value = chosen.get(paradigm)
+        if value not in [v for _, v in choices]:
+            value = lab.default_run(paradigm, student)
+        out[widget] = gr.Dropdown(choices=choices, value=value)
+    out[runs.pick] = gr.Dropdown(choices=lab.run_choices(finished_only=False),
+                                 value=lab.default_run_pick(picked))
+    return out
+
+
+def session_closed(request: gr.Request) -> None:
+    """The visitor closed the page: their downloads go now, their runs after the public TTL."""
+    lab.session_ended(session_key(request))
+
+
+# ---- the Learn tab: a guided path through the live tabs ------------------------------------------
+def learn_tab() -> list[tuple[Any, Any, Any]]:
+    """One Markdown and one button per step of lab.learn_steps() (no model is loaded here: the
+    live numbers are filled when the tab is opened, see wire_learn)."""
+    out = []
+    for step in lab.learn_steps():
+        text = gr.Markdown(f"## {step.title}\n\n{step.markdown}")
+        out.append((step, text, gr.Button(step.button, size="sm")))
+    return out
+
+
+def _learn_widgets(step: Any, tabs_by_id: dict[str, Any]) -> list[Any]:
+    """The widgets a Learn step fills, in the order of its inputs: `teacher`/`student` are the
+    Pair tab's pickers, `preset` the Transfer tab's preset of the step's paradigm."""
+    out = []
+    for name in step.inputs:
+        if name in ("teacher", "student"):
+            out.append(getattr(tabs_by_id["pair"], name))
+        elif name == "preset" and step.tab == "transfer":
+            out.append(tabs_by_id["transfer"].presets[step.inputs["paradigm"]])
+        else:
+            out.append(getattr(tabs_by_id[step.tab], name))
+    return out
+
+
+def wire_learn(learn: Any, steps: list[tuple[Any, Any, Any]], tabs: gr.Tabs,
+               tabs_by_id: dict[str, Any]) -> None:
+    """Each step's button opens its tab with its inputs filled in; opening Learn fills the live
+    numbers (the first example's agreement, …), which needs the models: a heavy job."""
+    for step, _, button in steps:
+        button.click(lambda s=step: [gr.Tabs(selected=s.tab), *s.inputs.values()], None,
+                     [tabs, *_learn_widgets(step, tabs_by_id)], api_name=f"goto_learn_{step.key}",
+                     **NAV)
+
+    @safe
+    @heavy(duration=60)
+    def learn_live():
+        return [f"## {s.title}\n\n{s.markdown}" for s in lab.learn_steps(live=True)]
+
+    learn.select(learn_live, None, [text for _, text, _ in steps], api_name="learn_live", **HEAVY)

@@ -5,11 +5,12 @@ Errors print one readable line and exit non-zero; `--debug` shows the traceback 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from tqdm import tqdm
 
@@ -17,17 +18,23 @@ from tqdm import tqdm
 # 2-core machine (measured), and PKT Lab's embedded models are small.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-def _progress_bar(desc: str) -> Callable[[int, int], None]:
-    bar: dict[str, Any] = {}
 
-    def update(done: int, total: int) -> None:
-        if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
-        bar["bar"].n = done
-        bar["bar"].refresh()
-        if done >= total:
-            bar["bar"].close()
-    return update
+class _ResultsAfterBars:
+    """stdout while a command runs: each write first closes every open progress bar (on stderr) and
+    flushes stderr, so in one stream (`2>&1`) all bar lines precede the results, however stdout is
+    buffered, even a bar its owner never closed (the garbage collector would draw it last)."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+
+    def write(self, text: str) -> int:
+        for bar in list(getattr(tqdm, "_instances", ())):  # shared by tqdm's subclasses
+            bar.close()
+        sys.stderr.flush()
+        return self.out.write(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, encoding, fileno, …
+        return getattr(self.out, name)
 
 
 def _print_json(obj: Any) -> None:
@@ -98,12 +105,36 @@ def cmd_pair(args: argparse.Namespace) -> int:
 
 
 # ---- evaluation and generation ---------------------------------------------------------------
+def _item_line(item: dict[str, Any], kind: str, id_width: int = 0) -> str:
+    """One item of the per-item log: id, ✓/✗, the answer scored vs the reference (shortened)."""
+    from .tasks.base import extract_code, extract_final_number
+
+    def _short(text: Any, width: int = 40) -> str:  # quoted, on one line, cut with '…'
+        flat = " ".join(str("" if text is None else text).split())
+        return f'"{flat if len(flat) <= width else flat[:width - 1] + "…"}"'
+
+    reference = item.get("reference", "")
+    if "chosen" in item:  # a choice task scores the likeliest option; the generated letter aside
+        answer = (f"{chr(ord('A') + item['chosen'])} (likeliest option; generated "
+                  f"{_short(item.get('extracted'), 12)})")
+    elif kind.startswith("code"):  # the code written (the program run repeats the prompt's header)
+        answer, reference = _short(extract_code(item.get("output", ""))), extract_code(reference)
+    else:  # a number task's reference is worked: compare with its final number
+        answer = _short(item.get("extracted"))
+        reference = extract_final_number(reference) or reference if kind == "number" else reference
+    status, detail = item.get("status") or "ok", " ".join(str(item.get("detail") or "").split())
+    note = "" if status == "ok" else f"  [{status}{': ' + detail[:60] if detail else ''}]"
+    mark = "✓" if item["correct"] else "✗"
+    return f"  {item['id']:<{id_width}}  {mark}  {answer} vs {_short(reference)}{note}"
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
     options = {"source": args.source} if args.source else {}
-    result = evaluate(args.model, args.task, args.split, args.limit, args.seed, args.device,
-                      args.batch_size, options, progress=_progress_bar(f"{args.task}"))
+    with _tqdm_progress() as progress:
+        result = evaluate(args.model, args.task, args.split, args.limit, args.seed, args.device,
+                          args.batch_size, options, progress=lambda n, of: progress(n, of, args.task))
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -111,6 +142,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             if "letter_score" in result.extra else ""
         print(f"{result.model} on {result.task}/{result.split}: {result.score:.3f} "
               f"({sum(i['correct'] for i in result.items)}/{result.n}){extra}")
+        width = max((len(str(item["id"])) for item in result.items), default=0)
+        for item in result.items if args.items else ():
+            print(_item_line(item, result.extra.get("kind", ""), width))
     return 0
 
 
@@ -126,14 +160,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 # ---- locate and analyse -----------------------------------------------------------------------
+def locate_example(prompt: str, answer: str, chat: bool = True) -> tuple[str, str]:
+    """The (text, answer) `locate` reads. With `chat`, as the lab's Locate tab (lab.locate_pair) builds
+    it, so both agree on one input: stripped, the prompt as the chat's user turn; else as typed."""
+    from .tasks import render_chat
+
+    if chat and not prompt.strip():
+        raise ValueError("the prompt is empty")
+    return (render_chat(prompt.strip()), answer.strip()) if chat else (prompt, answer)
+
+
 def cmd_locate(args: argparse.Namespace) -> int:
     from .locate import LocateConfig, locate
     from .models.provider import MODELS
 
+    example = locate_example(args.prompt, args.answer, args.chat)
     loaded = MODELS.get(args.model, device=args.device)
     config = LocateConfig(scale=args.scale, attn_term=args.attn_term)
-    result = locate(loaded.model, loaded.tokenizer, loaded.spec, [(args.prompt, args.answer)],
-                    config, top_k=args.top_k)
+    result = locate(loaded.model, loaded.tokenizer, loaded.spec, [example], config, top_k=args.top_k)
     if args.json:
         _print_json(result.to_json())
         return 0
@@ -224,8 +268,9 @@ def settings_from_args(args: argparse.Namespace, paradigms: list[str],
     return out
 
 
-def _tqdm_progress() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
-    """A (progress, close) pair drawing one bar per phase of a transfer on stderr."""
+@contextlib.contextmanager
+def _tqdm_progress() -> Iterator[Callable[[int, int, str], None]]:
+    """A progress callback drawing one bar per phase (of a transfer, …) on stderr; closed at exit."""
     bar: dict[str, Any] = {}
 
     def progress(done: int, total: int, message: str) -> None:
@@ -239,7 +284,10 @@ def _tqdm_progress() -> tuple[Callable[[int, int, str], None], Callable[[], None
     def close() -> None:
         if bar.get("bar") is not None:
             bar["bar"].close()
-    return progress, close
+    try:
+        yield progress
+    finally:
+        close()
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
@@ -249,14 +297,10 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     request = TransferRequest(paradigm=args.paradigm, student=args.student, teacher=args.teacher,
                               task=args.task, data=args.data, task_kind=args.task_kind,
                               settings=settings, preset=args.defaults, seed=args.seed,
-                              out=args.out,
-                              eval_limit=args.eval_limit, student_device=args.student_device,
+                              out=args.out, eval_limit=args.eval_limit, student_device=args.student_device,
                               teacher_device=args.teacher_device)
-    progress, close = _tqdm_progress()
-    try:
+    with _tqdm_progress() as progress:
         result = run_transfer(request, progress)
-    finally:
-        close()
     m = result.metrics
     if args.json:
         effects = {k: v for k, v in m["effects"].items() if k != "n"}
@@ -309,13 +353,10 @@ def cmd_curve(args: argparse.Namespace) -> int:
     from .curve import incompatibility_curve
     from .figures import incompatibility_curve_figure, save_figure
 
-    progress, close = _tqdm_progress()
-    try:
+    with _tqdm_progress() as progress:
         curve = incompatibility_curve(args.teacher, args.student, args.task, args.points,
                                       args.seeds, args.eval_limit, args.defaults,
                                       args.with_seeking, progress)
-    finally:
-        close()
     if args.html:
         save_figure(incompatibility_curve_figure(curve), args.html, data=curve)
     if args.json:
@@ -348,64 +389,84 @@ def cmd_zoo_examples(args: argparse.Namespace) -> int:
     return 0
 
 
+MODEL = "embedded name (see `models`), local dir, run dir or hub id"
+SPLITS = ["extract", "align", "train", "test"]
+FLAG_HELP = {"--json": "print the result as JSON", "--teacher": f"the teacher: {MODEL}",
+             "--student": f"the student: {MODEL}", "--device": "torch device, e.g. cpu or cuda:0 "
+             "(default: cuda when there is one, else cpu)"}
+
+
+def _task_help(default: str | None = None) -> str:
+    from .tasks import list_tasks
+    return f"one of {', '.join(list_tasks())}{f' (default {default})' if default else ''}"
+
+
+def _flags(p: argparse.ArgumentParser, *names: str, **kw: Any) -> None:
+    """The flags many commands share, with one help text each (`--json` is a switch)."""
+    for name in names:
+        extra = {"action": "store_true"} if name == "--json" else {"default": None, **kw}
+        p.add_argument(name, help=FLAG_HELP[name], **extra)
+
+
 def _add_models_commands(sub: Any) -> None:
     p = sub.add_parser("models", help="list the embedded models and the preset pairs")
-    p.add_argument("--json", action="store_true")
+    _flags(p, "--json")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("pair", help="check whether a teacher/student pair is compatible")
-    p.add_argument("--teacher", required=True)
-    p.add_argument("--student", required=True)
-    p.add_argument("--paradigm", default=None)
+    _flags(p, "--teacher", "--student", required=True)
+    p.add_argument("--paradigm", default=None, help="judge the pair for this paradigm only")
     p.add_argument("--check-tokenizer", action="store_true", help="also compare the vocabularies")
-    p.add_argument("--json", action="store_true")
+    _flags(p, "--json")
     p.set_defaults(func=cmd_pair)
 
     p = sub.add_parser("evaluate", help="score a model on a task split")
-    p.add_argument("--model", required=True, help="embedded name, local dir, run dir or hub id")
-    p.add_argument("--task", required=True)
+    p.add_argument("--model", required=True, help=MODEL)
+    p.add_argument("--task", required=True, help=_task_help())
     p.add_argument("--source", default=None, help="dataset id or local JSON/JSONL path (real benchmarks)")
-    p.add_argument("--split", default="test", choices=["extract", "align", "train", "test"])
-    p.add_argument("--limit", type=positive, default=None)
-    p.add_argument("--seed", type=non_negative, default=0)
-    p.add_argument("--batch-size", type=positive, default=32)
-    p.add_argument("--device", default=None)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--split", default="test", choices=SPLITS, help="the split scored (default test)")
+    p.add_argument("--limit", type=positive, default=None, help="score the first N items only")
+    p.add_argument("--seed", type=non_negative, default=0, help="the seed the splits are drawn with")
+    p.add_argument("--batch-size", type=positive, default=32, help="prompts generated at once")
+    p.add_argument("--items", action="store_true", help="print the per-item log too (--json has it)")
+    _flags(p, "--device", "--json")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("generate", help="greedy continuation of a prompt (chat format by default)")
-    p.add_argument("--model", required=True)
-    p.add_argument("--prompt", required=True)
-    p.add_argument("--max-new-tokens", type=positive, default=64)
+    p.add_argument("--model", required=True, help=MODEL)
+    p.add_argument("--prompt", required=True, help="the user's turn (with --raw: the whole text)")
+    p.add_argument("--max-new-tokens", type=positive, default=64, help="at most this many tokens")
     p.add_argument("--raw", action="store_true", help="do not wrap the prompt in the chat format")
-    p.add_argument("--device", default=None)
+    _flags(p, "--device")
     p.set_defaults(func=cmd_generate)
 
 
 def _add_analysis_commands(sub: Any) -> None:
     p = sub.add_parser("locate", help="logit-lens attribution of layers and neurons")
-    p.add_argument("--model", required=True)
-    p.add_argument("--prompt", required=True)
-    p.add_argument("--answer", required=True)
-    p.add_argument("--top-k", type=positive, default=10)
-    p.add_argument("--scale", default="sigma_sqrt", choices=["sigma_sqrt", "rms"])
-    p.add_argument("--attn-term", default="self", choices=["self", "summed"])
-    p.add_argument("--device", default=None)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--model", required=True, help=MODEL)
+    p.add_argument("--prompt", required=True, help="the question; with --chat, the chat's user turn")
+    p.add_argument("--answer", required=True, help="the answer; its last token is the target")
+    p.add_argument("--chat", action=argparse.BooleanOptionalAction, default=True, help="the prompt as "
+                   "a chat's user turn, as the lab's Locate tab has it (default); --no-chat: as typed")
+    p.add_argument("--top-k", type=positive, default=10, help="layers and neurons listed per layer")
+    p.add_argument("--scale", default="sigma_sqrt", choices=["sigma_sqrt", "rms"],
+                   help="logit-lens scale: sigma_sqrt (released code's; default) or rms (final norm's)")
+    p.add_argument("--attn-term", default="self", choices=["self", "summed"],
+                   help="attention neurons: self (the last token's own term; default) or summed (all)")
+    _flags(p, "--device", "--json")
     p.set_defaults(func=cmd_locate)
 
     p = sub.add_parser("similarity", help="representation similarity heatmaps of a pair")
-    p.add_argument("--teacher", required=True)
-    p.add_argument("--student", required=True)
-    p.add_argument("--task", default="facts")
-    p.add_argument("--split", default="test")
-    p.add_argument("--limit", type=positive, default=64)
+    _flags(p, "--teacher", "--student", required=True)
+    p.add_argument("--task", default="facts", help=_task_help("facts"))
+    p.add_argument("--split", default="test", choices=SPLITS, help="the split compared on")
+    p.add_argument("--limit", type=positive, default=64, help="examples compared on (default 64)")
     p.add_argument("--text", default=None, help="compare on this text instead of a task split")
-    p.add_argument("--metric", default="cka", choices=["cka", "cosine"])
+    p.add_argument("--metric", default="cka", choices=["cka", "cosine"], help="the measure (default cka)")
     p.add_argument("--unbiased", action="store_true", help="unbiased CKA estimator")
-    p.add_argument("--seed", type=non_negative, default=0)
+    p.add_argument("--seed", type=non_negative, default=0, help="the seed the splits are drawn with")
     p.add_argument("--html", default=None, help="save the heatmaps as standalone HTML (+ .json)")
-    p.add_argument("--json", action="store_true")
+    _flags(p, "--json")
     p.set_defaults(func=cmd_similarity)
 
 
@@ -417,59 +478,57 @@ def _add_transfer_commands(sub: Any) -> None:
     p = sub.add_parser("transfer", help="run a transfer and save it as a run directory",
                        description=f"Paradigms — {described}.")
     p.add_argument("--paradigm", required=True, choices=names, help=", ".join(names))
-    p.add_argument("--teacher", default=None)
-    p.add_argument("--student", required=True)
+    _flags(p, "--teacher")
+    _flags(p, "--student", required=True)
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--task", default=None)
+    source.add_argument("--task", default=None, help=_task_help())
     source.add_argument("--data", default=None, help="directory of extract/align/train/test.jsonl")
     p.add_argument("--task-kind", default="exact", help="scorer for --data: exact or number")
-    p.add_argument("--seed", type=non_negative, default=0)
+    p.add_argument("--seed", type=non_negative, default=0, help="the seed of the splits and training")
     p.add_argument("--eval-limit", type=positive, default=100, help="test items scored before/after")
     p.add_argument("--out", default=None, help="run directory (default runs/<time>-<paradigm>-<task>)")
-    p.add_argument("--student-device", default=None)
-    p.add_argument("--teacher-device", default=None)
+    p.add_argument("--student-device", default=None, help=f"the student's {FLAG_HELP['--device']}")
+    p.add_argument("--teacher-device", default=None, help=f"the teacher's {FLAG_HELP['--device']}")
     p.add_argument("--defaults", default="research",
                    choices=sorted({k for n in names for k in get_paradigm(n).presets}),
                    help="the paradigm's named defaults: research (the paper's) or lab (LaTen's, "
                         "tuned at the embedded family's width); settings given here override them")
-    p.add_argument("--json", action="store_true")
+    _flags(p, "--json")
     add_settings_arguments(p)
     p.set_defaults(func=cmd_transfer)
 
     p = sub.add_parser("reproduce", help="the research's main table at the lab's scale")
-    p.add_argument("--teacher", required=True)
-    p.add_argument("--student", required=True)
+    _flags(p, "--teacher", "--student", required=True)
     p.add_argument("--tasks", default="all", help="'all' or a comma-separated list")
     p.add_argument("--paradigms", default="all",
                    help=f"'all' (every paradigm, preset and shuffled-teacher control) or a "
                         f"comma-separated list of rows: {', '.join(names)}, laten-lab, laten@shuffled, …")
-    p.add_argument("--seeds", type=positive, default=3)
+    p.add_argument("--seeds", type=positive, default=3, help="seeds per row (0, 1, …; default 3)")
     p.add_argument("--eval-limit", type=positive, default=None, help="test items per score (default all)")
-    p.add_argument("--out", default="reproduce")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--out", default="reproduce", help="folder of the runs (default reproduce)")
+    _flags(p, "--json")
     add_settings_arguments(p)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("curve", help="LaTen's score change against its update size, from the "
                                      "teacher and from its shuffled control")
-    p.add_argument("--teacher", required=True)
-    p.add_argument("--student", required=True)
-    p.add_argument("--task", default="facts")
+    _flags(p, "--teacher", "--student", required=True)
+    p.add_argument("--task", default="facts", help=_task_help("facts"))
     p.add_argument("--points", type=positive, default=5, help="update sizes (hypernetwork lrs)")
-    p.add_argument("--seeds", type=positive, default=3)
+    p.add_argument("--seeds", type=positive, default=3, help="seeds per point (default 3)")
     p.add_argument("--eval-limit", type=positive, default=150, help="test items per score")
     p.add_argument("--defaults", default="lab", help="LaTen's preset for everything but the lr")
     p.add_argument("--with-seeking", action="store_true",
                    help="add Seeking from the teacher and from its control, fine-tuning epochs varied")
     p.add_argument("--html", default=None, help="save the figure as standalone HTML (+ .json)")
-    p.add_argument("--json", action="store_true")
+    _flags(p, "--json")
     p.set_defaults(func=cmd_curve)
 
     p = sub.add_parser("runs", help="saved runs")
     runs = p.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
     r = runs.add_parser("list", help="list saved runs")
-    r.add_argument("--root", default=None)
-    r.add_argument("--json", action="store_true")
+    r.add_argument("--root", default=None, help="the runs folder (default $PKT_RUNS_DIR or runs)")
+    _flags(r, "--json")
     r.set_defaults(func=cmd_runs_list)
 
 
@@ -478,20 +537,20 @@ def _add_zoo_commands(sub: Any) -> None:
     zoo = p.add_subparsers(dest="zoo_command", required=True, metavar="ACTION")
     b = zoo.add_parser("build", help="regenerate world, tokenizer and models from the seed")
     b.add_argument("--out", default=None, help="output directory (default: assets/models)")
-    b.add_argument("--seed", type=non_negative, default=0)
+    b.add_argument("--seed", type=non_negative, default=0, help="the seed of world and training")
     b.add_argument("--tokens", type=positive, default=None, help="training tokens per model")
     b.add_argument("--micro", action="store_true", help="a few steps on a tiny world (smoke test)")
     b.add_argument("--sizes", default="student,teacher", help="comma-separated: student,middle,teacher")
     b.add_argument("--parallel", action="store_true",
                    help="train the sizes at once, one thread each (better on a CPU shared with other "
                         "jobs); default: one after another with all threads")
-    b.add_argument("--json", action="store_true")
+    _flags(b, "--json")
     b.set_defaults(func=cmd_zoo_build)
     e = zoo.add_parser("examples", help="the small finished example runs shipped in assets/runs")
-    e.add_argument("--out", default="assets/runs")
-    e.add_argument("--task", default="facts")
-    e.add_argument("--eval-limit", type=positive, default=50)
-    e.add_argument("--seed", type=non_negative, default=0)
+    e.add_argument("--out", default="assets/runs", help="output folder (default assets/runs)")
+    e.add_argument("--task", default="facts", help=_task_help("facts"))
+    e.add_argument("--eval-limit", type=positive, default=50, help="test items scored before/after")
+    e.add_argument("--seed", type=non_negative, default=0, help="the seed of the splits and training")
     e.add_argument("--overwrite", action="store_true", help="rebuild runs that exist")
     e.set_defaults(func=cmd_zoo_examples)
 
@@ -520,7 +579,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with contextlib.redirect_stdout(_ResultsAfterBars(sys.stdout)):
+            return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

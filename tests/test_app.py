@@ -194,7 +194,7 @@ def test_every_event_has_an_api_name_and_heavy_work_shares_one_slot(server, clie
     # gr.Examples adds its own private 'load_example'; every public event is callable by name
     assert {f"/{name}" for name, f in fns.items() if f[2] == "public"} <= set(named)
     hidden = {n for n, f in fns.items() if f[2] != "public"}
-    assert all(n in ("load_example", "show_settings") or n.startswith("goto_")
+    assert all(n in ("load_example", "show_settings", "clear_transfer") or n.startswith("goto_")
                or n.endswith(("_preset_values", "_preset_for_teacher")) for n in hidden), hidden
 
 
@@ -225,7 +225,9 @@ def test_locate_draws_curves_maps_and_top_neurons(client, server):
     assert prompt and answer
     out = client.predict(server.teacher, server.student, prompt, answer, True, True,
                          api_name="/locate")
-    summary, layer_ffn, layer_attn, *maps, top = out
+    summary, layer_ffn, layer_attn, *maps, top = out[:8]
+    captions = out[8:]  # each plot's "how to read this", after the view's outputs
+    assert len(captions) == 6 and all("How to read" in c for c in captions)
     assert "Target token" in summary and "Spearman" in summary
     for plot in (layer_ffn, layer_attn, *maps):
         fig = json.loads(plot["plot"])
@@ -287,8 +289,9 @@ def test_light_events_beside_heavy_work_do_not_disturb_it(server):
 # ---- incompatibility -----------------------------------------------------------------------------
 @pytest.mark.parametrize("metric", ["cka", "cosine"])
 def test_similarity_heatmaps_beside_the_published_numbers(client, server, metric):
-    heat, table, notes = client.predict(server.teacher, server.student, "facts", metric, 8,
-                                        api_name="/similarity")
+    heat, table, notes, caption = client.predict(server.teacher, server.student, "facts", metric,
+                                                 8, api_name="/similarity")
+    assert "How to read" in caption
     fig = json.loads(heat["plot"])
     assert len([t for t in fig["data"] if t["type"] == "heatmap"]) == 4
     rows = {r[0]: r for r in table["data"]}
@@ -298,7 +301,8 @@ def test_similarity_heatmaps_beside_the_published_numbers(client, server, metric
 
 
 def test_parametric_similarity(client, server):
-    plot, text = client.predict(server.teacher, server.student, 4, api_name="/parametric")
+    plot, text, caption = client.predict(server.teacher, server.student, 4, api_name="/parametric")
+    assert "How to read" in caption
     assert json.loads(plot["plot"])["data"] and "pissa" in text and "seeking" in text
 
 
@@ -338,7 +342,7 @@ def test_compare_streams_side_by_side(client, server, my_runs):
     prompt = "What is the capital of Velora?"
     job = client.submit(server.student, my_runs["seeking"], my_runs["laten"], server.teacher, True,
                         prompt, 12, 0, 0, api_name="/compare")
-    *final, plot, notes = job.result()
+    *final, plot, notes, _ = job.result()
     partials = job.outputs()
     assert len(partials) > 2, "outputs arrive token by token"
     assert len(final) == 4 and all(text.strip() for text in final)
@@ -350,8 +354,8 @@ def test_compare_streams_side_by_side(client, server, my_runs):
 
 
 def test_compare_with_empty_slots_says_why(client, server):
-    *final, _, _ = client.predict(server.student, None, None, server.teacher, False, "Hello", 4,
-                                  0, 0, api_name="/compare")
+    *final, _, _, _ = client.predict(server.student, None, None, server.teacher, False, "Hello", 4,
+                                     0, 0, api_name="/compare")
     assert "no Seeking (PostPKT) run" in final[1] and "teacher not included" in final[3]
 
 
@@ -368,7 +372,7 @@ def test_quick_eval_per_item_table(client, server, my_runs):
 def test_compare_shows_how_a_multiple_choice_item_is_scored(client, server):
     from pkt_core import lab
 
-    *answers, plot, notes = client.predict(server.student, None, None, server.teacher, True,
+    *answers, plot, notes, _ = client.predict(server.student, None, None, server.teacher, True,
                                            lab.default_prompt(), 8, 0, 0, api_name="/compare")
     bars = json.loads(plot["plot"])["data"]
     assert [b["name"] for b in bars] == ["base student", "teacher"]
@@ -377,7 +381,7 @@ def test_compare_shows_how_a_multiple_choice_item_is_scored(client, server):
 
 
 def test_runs_list_detail_and_downloads(client, server, my_runs):
-    runs, chart, seek_dd, laten_dd, run_dd = client.predict(server.student, None, None,
+    runs, chart, seek_dd, laten_dd, run_dd, _ = client.predict(server.student, None, None,
                                                             api_name="/runs")
     sources = {row[0] for row in runs["data"]}
     assert {"this session", "example"} <= sources  # this client made the transfers
@@ -387,7 +391,8 @@ def test_runs_list_detail_and_downloads(client, server, my_runs):
     assert {f"example-{p}-facts" for p in ("laten", "seeking", "lora", "pissa")} <= names
     assert json.loads(chart["plot"])["data"]
     assert any(v == my_runs["laten"] for _, v in laten_dd["choices"])
-    detail, loss, config = client.predict(my_runs["laten"], api_name="/run_detail")
+    detail, loss, config, loss_caption = client.predict(my_runs["laten"], api_name="/run_detail")
+    assert "How to read" in loss_caption
     assert "LaTen" in detail and config["paradigm"] == "laten"
     files = client.predict(my_runs["laten"], api_name="/run_files")
     names = {Path(f).name for f in files}

@@ -2,8 +2,9 @@
 
 Load the page → check the embedded pair → draw the similarity heatmaps (a Plotly plot in the
 DOM) → locate → run a short LaTen transfer → stream the four models side by side → the runs.
-A screenshot of each step goes to test-artifacts/ (the good ones are copied to docs/screenshots/
-for the README by hand, after looking at them).
+Each step is shot at a projector's 1024 px and a laptop's 1440 px (`NAME-1024.png`,
+`NAME-1440.png` in test-artifacts/; the good ones are copied to docs/screenshots/ for the README by
+hand, after looking at them), and at each width no Plotly figure may be wider than its container.
 """
 from __future__ import annotations
 
@@ -54,9 +55,29 @@ def page(server):
         browser.close()
 
 
-def shot(page, name: str) -> None:
-    page.wait_for_timeout(400)  # let Plotly finish its transition
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+WIDTHS = (1024, 1440)
+
+# Every visible Plotly figure whose drawing is wider than the box it sits in (cut off on the page).
+OVERFLOWING = """() => [...document.querySelectorAll('.js-plotly-plot')]
+    .filter(p => p.offsetParent !== null)
+    .map(p => ({id: (p.closest('[id]') || {}).id || '?',
+                drawn: p.querySelector('.main-svg') ? p.querySelector('.main-svg').getBoundingClientRect().width : 0,
+                room: p.parentElement.getBoundingClientRect().width}))
+    .filter(p => p.drawn > p.room + 2)"""
+
+
+def shot(page, name: str, element: str | None = None) -> None:
+    """Screenshots at both widths (the whole page, or one element), checking no figure is cut."""
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(700)  # let Plotly relayout to the new width
+        cut = page.evaluate(OVERFLOWING)
+        assert not cut, f"{name} at {width} px: figures wider than their container: {cut}"
+        path = str(ARTIFACTS / f"{name}-{width}.png")
+        if element:
+            page.locator(element).screenshot(path=path)
+        else:
+            page.screenshot(path=path, full_page=True)
 
 
 def open_tab(page, name: str) -> None:
@@ -96,12 +117,15 @@ def test_the_lab_in_a_browser(page, server):
     page.wait_for_selector("#heatmaps .js-plotly-plot")
     assert plots_in(page, "#heatmaps") == 1
     assert page.locator("#heatmaps .js-plotly-plot .hm, #heatmaps .js-plotly-plot image").count() > 0
+    # the parametric similarity beside the paper's (two panels and a legend: cut off at 1024 px once)
+    page.get_by_role("button", name="Parametric similarity").click()
+    page.wait_for_selector("#parametric .js-plotly-plot")
     shot(page, "02-heatmaps")
     # the shipped incompatibility curve is on the same tab at once (no computation)
     page.locator("#curve").scroll_into_view_if_needed()
     assert plots_in(page, "#curve") == 1
     assert "shuffled control" in page.locator("#curve-notes").inner_text()
-    page.locator("#curve").screenshot(path=str(ARTIFACTS / "07-curve.png"))
+    shot(page, "07-curve", element="#curve")
 
     # 3. locate: layer curves and neuron maps
     open_tab(page, "Locate")
@@ -122,6 +146,14 @@ def test_the_lab_in_a_browser(page, server):
     assert "base student" in result and "outputs that changed" in result  # the effect panel
     page.wait_for_selector("#transfer-loss .js-plotly-plot")
     shot(page, "03-transfer")
+    # a refused run clears the last run's status instead of leaving "finished" beside the error
+    page.locator("#laten-steps input").fill("0")
+    page.locator("#laten-steps input").press("Tab")
+    page.locator("#run-transfer").click()
+    page.wait_for_function(
+        "!document.querySelector('#transfer-status').innerText.includes('finished')")
+    steps.fill("2")
+    steps.press("Tab")
 
     # 5. side-by-side streamed outputs, all four filled in
     open_tab(page, "Compare")
@@ -138,4 +170,8 @@ def test_the_lab_in_a_browser(page, server):
     page.wait_for_function(
         "document.querySelector('#runs-table').innerText.includes('this session')")
     shot(page, "06-runs")
+
+    # 7. Learn, the guided path
+    open_tab(page, "Learn")
+    shot(page, "08-learn")
     assert not page.errors, page.errors  # type: ignore[attr-defined]

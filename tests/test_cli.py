@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,3 +163,146 @@ def test_public_mode_applies_to_the_cli(tiny_models):
                           "--student", str(tiny_models["llama"])], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "public lab" in out.stderr + out.stdout
+
+
+# ---- the teacher's report: locate's chat format, evaluate's item log, help texts, bar order ----
+def _located(out: subprocess.CompletedProcess) -> dict:
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_locate_wraps_the_prompt_in_the_chat_format_as_the_lab_does():
+    """On the same example, `locate` (chat by default) reports the layers the lab's Locate tab
+    reports; the teacher's FFN order is where the two once differed ([0, 6, 7] against [6, 0, 5])."""
+    import numpy as np
+
+    from pkt_core.lab import locate_pair, task_example
+    from pkt_core.locate import LocateResult
+
+    prompt, answer = task_example("facts", 0)
+    view = locate_pair("pkt-tiny-teacher", "pkt-tiny-student", prompt, answer)
+    # The student's example is typed with stray whitespace: the lab strips it, and so must the CLI.
+    for role, typed in (("student", (f"  {prompt}\n", f" {answer} ")), ("teacher", (prompt, answer))):
+        lab = LocateResult.from_json(view.state[f"{role}_result"])
+        cli = _located(run_cli("locate", "--model", f"pkt-tiny-{role}", "--prompt", typed[0],
+                               "--answer", typed[1], "--json"))
+        assert cli["top_ffn_layers"] == lab.top_layers("ffn"), role
+        assert cli["top_attn_layers"] == lab.top_layers("attn"), role
+        for kind, shown in (("ffn", "FFN"), ("attn", "attention")):  # the page's top-neuron table
+            rows = [row[2] for row in view.top_rows if row[:2] == [role, shown]]
+            assert list(dict.fromkeys(rows)) == cli[f"top_{kind}_layers"][:3], (role, kind)
+            assert np.allclose(cli[f"{kind}_layer_scores"], lab.layer_scores(kind), rtol=1e-4, atol=1e-7)
+        assert cli["target_token_id"] == lab.target_token_id
+
+
+def test_locate_no_chat_reads_the_prompt_as_typed():
+    from pkt_core.lab import task_example
+    from pkt_core.locate import locate
+    from pkt_core.models.provider import MODELS
+    from pkt_core.tasks import render_chat
+
+    prompt, answer = task_example("facts", 0)
+    raw = _located(run_cli("locate", "--model", "pkt-tiny-teacher", "--prompt", prompt,
+                           "--answer", answer, "--no-chat", "--json"))
+    loaded = MODELS.get("pkt-tiny-teacher")
+    before = locate(loaded.model, loaded.tokenizer, loaded.spec, [(prompt, answer)])  # the old CLI
+    chat = locate(loaded.model, loaded.tokenizer, loaded.spec, [(render_chat(prompt), answer)])
+    assert raw["top_ffn_layers"] == before.top_ffn_layers
+    assert raw["top_attn_layers"] == before.top_attn_layers
+    assert raw["top_ffn_layers"] != chat.top_ffn_layers  # so the check can tell the two apart
+    out = run_cli("locate", "--model", "pkt-tiny-student", "--prompt", " ", "--answer", "x")
+    assert out.returncode == 2 and out.stderr.strip() == "error: the prompt is empty"
+
+
+def test_evaluate_items_prints_one_line_per_item_in_text_mode():
+    from pkt_core.evaluate import evaluate
+
+    args = ("evaluate", "--model", "pkt-tiny-student", "--task", "facts", "--limit", "3")
+    expected = evaluate("pkt-tiny-student", "facts", limit=3)
+    plain = run_cli(*args)
+    logged = run_cli(*args, "--items")
+    assert plain.returncode == 0 and logged.returncode == 0, plain.stderr + logged.stderr
+    summary, *lines = logged.stdout.splitlines()
+    assert plain.stdout.splitlines() == [summary] and summary.startswith("pkt-tiny-student on facts")
+    assert len(lines) == 3
+    for line, item in zip(lines, expected.items):
+        ident, mark, answer = line.split()[:3]
+        assert ident == item["id"] and mark == ("✓" if item["correct"] else "✗")
+        assert answer == "ABCD"[item["chosen"]]  # the likeliest option, which facts scores
+        assert f'vs "{item["reference"]}"' in line and len(line) < 160
+    as_json = run_cli(*args, "--items", "--json")  # JSON mode as before: every item, no log lines
+    data = json.loads(as_json.stdout)
+    assert [i["id"] for i in data["items"]] == [i["id"] for i in expected.items]
+    assert [i["correct"] for i in data["items"]] == [i["correct"] for i in expected.items]
+
+
+def test_item_lines_are_short_single_lines_for_every_kind_of_task():
+    from pkt_core.__main__ import _item_line
+
+    number = {"id": "arith-1", "correct": False, "extracted": "241", "status": "ok", "detail": "",
+              "reference": "9 * 21 = 189. 700 - 572 = 128.\n#### 128", "output": "…"}
+    assert _item_line(number, "number", 9) == '  arith-1    ✗  "241" vs "128"'
+    code = {"id": "write-2", "correct": False, "status": "failed", "detail": "AssertionError",
+            "output": "```python\ndef solve(xs):\n    return sorted(xs)[::-1][:3] + [x * 2 for x in xs]\n```",
+            "extracted": "def solve(xs): …", "reference": "```python\ndef solve(xs):\n    return xs\n```"}
+    line = _item_line(code, "code_write")
+    assert line.startswith('  write-2  ✗  "def solve(xs): return sorted(xs)[::-1][…" vs ')  # 40 chars
+    assert line.endswith('"def solve(xs): return xs"  [failed: AssertionError]') and "\n" not in line
+    exact = {"id": "j", "correct": True, "extracted": "", "reference": "3", "status": "ok"}
+    assert _item_line(exact, "exact") == '  j  ✓  "" vs "3"'
+
+
+def _all_parsers(parser, path="pkt"):
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _all_parsers(sub, f"{path} {name}")
+
+
+def test_every_flag_of_every_subcommand_has_help():
+    import argparse
+
+    from pkt_core.__main__ import build_parser
+
+    parsers = dict(_all_parsers(build_parser()))
+    assert {"pkt locate", "pkt zoo build", "pkt zoo examples", "pkt runs list", "pkt transfer"} <= set(parsers)
+    missing, flags = [], 0
+    for path, parser in parsers.items():
+        parser.format_help()  # renders: no stray '%' in a help text
+        for action in parser._actions:
+            if action.option_strings and not isinstance(action, argparse._HelpAction):
+                flags += 1
+                if not (action.help or "").strip() or action.help == argparse.SUPPRESS:
+                    missing.append(f"{path} {'/'.join(action.option_strings)}")
+    assert not missing, missing
+    assert flags > 100  # the paradigm settings' flags of transfer and reproduce are among them
+
+
+BAR = re.compile(r"\d+/\d+ \[\d\d:\d\d")  # tqdm's "39/39 [00:00<00:00, …]"
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered", "buffered"])
+@pytest.mark.parametrize("args, first_result", [
+    (("evaluate", "--model", "pkt-tiny-student", "--task", "facts", "--limit", "3"),
+     "pkt-tiny-student on facts/test:"),
+    (("locate", "--model", "pkt-tiny-student", "--prompt", "Where was Detro Kishoun born?",
+      "--answer", "A. Graidur"), "target token id"),
+], ids=["evaluate", "locate"])
+def test_progress_bars_precede_the_results_in_one_stream(args, first_result, unbuffered):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    for name in ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE", "PYTHONUNBUFFERED"):
+        env.pop(name, None)  # conftest turns the hub's bars off; here they must draw
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered  # as in Docker images and Spaces
+    out = subprocess.run([sys.executable, "-m", "pkt_core", *args], cwd=ROOT, env=env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    assert out.returncode == 0, out.stdout
+    lines = [line for line in out.stdout.splitlines() if line.strip()]  # "\r" ends a line too
+    bars = [line for line in lines if BAR.search(line)]
+    assert any("Loading weights" in line for line in bars), lines  # transformers' bar and ours
+    start = next((i for i, line in enumerate(lines) if first_result in line), None)
+    assert start is not None, lines
+    assert not [line for line in lines[start:] if BAR.search(line)], lines  # no bar from here on

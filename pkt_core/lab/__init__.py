@@ -10,35 +10,32 @@ raises `LabError` with one readable sentence; results are typed views (views.py)
     compare.py     side-by-side streamed generation and the quick evaluation
     saved_runs.py  the Runs tab: saved runs, bars, one run's details and downloads
     views.py       the typed views and their Markdown
-    learn.md       the Learn tab's course text
+    learn.py       the Learn tab: a guided path of steps (text + the tab and inputs each opens),
+                   its numbers filled from the live data into the learn.md template
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 from ..models.provider import MODELS
 from ..paper import TABLE_COLUMNS as PUBLISHED_COLUMNS
 from .catalog import (TOY_TASKS, default_pair, default_preset, device_banner, model_choices,
                       paradigm_choices, paradigm_description, paradigm_title, preset_choices,
-                      preset_pair, presets, task_choices, task_example, ui_settings,
-                      warm_up)
-from .compare import (COMPARED, DEFAULT_NEW_TOKENS, compare_stream, default_prompt,
-                      likelihood_view, lineup, quick_eval, slot_labels)
+                      preset_pair, presets, task_choices, task_example, transfer_plan,
+                      ui_settings, warm_up)
+from .compare import (COMPARED, DEFAULT_NEW_TOKENS, QUICK_EVAL_ITEMS, compare_stream,
+                      default_prompt, likelihood_view, lineup, prompt_reference, quick_eval,
+                      slot_labels)
 from .gate import GATE, HeavyGate, QuotaExceeded
 from .housekeeping import session_ended, session_seen, tidy_runs
 from .inputs import LabError, form_settings, readable
 from .jobs import JOBS, UI_EVAL_LIMIT, JobRegistry, Snapshot, TransferJob, start_transfer
+from .learn import LearnStep, learn_markdown, learn_steps
 from .pair_tabs import (curve_views, locate_pair, pair_report, parametric_view, shipped_curve,
                         similarity_view, start_curve)
-from .saved_runs import (RUN_COLUMNS, all_runs, checked_run, default_run, example_runs_root,
-                         published_rows, run_choices, run_detail, run_files, runs_rows, runs_view)
+from .saved_runs import (RUN_COLUMNS, all_runs, checked_run, default_run, default_run_pick,
+                         example_runs_root, published_rows, run_choices, run_detail, run_files,
+                         runs_rows, runs_view)
 from .views import (CurveView, LikelihoodView, LocateView, PairView, ParametricView, QuickEvalView, RunDetailView, RunsView,
-                    SimilarityView, TransferView)
-
-
-def learn_markdown() -> str:
-    """The Learn tab's course text."""
-    return Path(__file__).with_name("learn.md").read_text(encoding="utf-8")
+                    SimilarityView, TransferView, loss_reading)
 
 
 __all__ = ["MODELS", "JOBS", "UI_EVAL_LIMIT", "COMPARED", "RUN_COLUMNS", "PUBLISHED_COLUMNS",
@@ -52,4 +49,6 @@ __all__ = ["MODELS", "JOBS", "UI_EVAL_LIMIT", "COMPARED", "RUN_COLUMNS", "PUBLIS
            "paradigm_choices", "paradigm_description", "paradigm_title", "parametric_view",
            "preset_choices", "preset_pair", "published_rows", "quick_eval", "readable",
            "run_choices", "run_detail", "run_files", "runs_rows", "runs_view", "similarity_view",
-           "slot_labels", "start_transfer", "task_example", "ui_settings", "warm_up"]
+           "slot_labels", "start_transfer", "task_example", "ui_settings", "warm_up",
+           "LearnStep", "learn_steps", "transfer_plan", "QUICK_EVAL_ITEMS", "prompt_reference",
+           "default_run_pick", "loss_reading"]

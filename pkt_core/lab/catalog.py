@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -15,13 +15,15 @@ from ..models.loading import embedded_pair
 from ..models.loading import hub_cached_path
 from ..models.provider import MODELS
 from ..paradigms import SettingSpec, TransferError, get_paradigm, paradigm_names, settings_of
+from ..budget import format_duration
 from ..tasks import get_task
 from ..tasks.toyworld import TOY_TASKS
-from .inputs import LabError, as_int, as_text
+from ..transfer import TransferRequest, prepare
+from .inputs import LabError, as_int, as_text, form_settings, readable
 
 __all__ = ["TOY_TASKS", "task_choices", "default_pair", "model_choices", "preset_choices", "preset_pair",
            "paradigm_choices", "paradigm_description", "paradigm_title", "presets",
-           "default_preset", "ui_settings",
+           "default_preset", "ui_settings", "transfer_plan",
            "task_example", "device_banner", "warm_up"]
 
 
@@ -114,6 +116,47 @@ def ui_settings(paradigm: str) -> list[SettingSpec]:
     """The settings a paradigm shows on the page, read from its config dataclass."""
     spec = get_paradigm(paradigm)
     return [s for s in settings_of(spec.name, spec.config_class) if s.ui]
+
+
+def transfer_plan(paradigm: str, teacher: str | None, student: str, task: str,
+                  settings: Mapping[str, Any] | None = None, preset: str | None = None,
+                  eval_limit: Any = None) -> str:
+    """What "Run transfer" would do, as Markdown, without loading any weights: the paradigm and
+    its one-line description, the pair, the defaults and the expected run time
+    (`transfer.prepare`'s estimate). `settings` is the settings form, read as changes to `preset`
+    (None = the preset the page picks for this teacher); `eval_limit` None = the page's default,
+    `UI_EVAL_LIMIT`. Any refusal is one readable line."""
+    from .jobs import UI_EVAL_LIMIT  # jobs → housekeeping → saved_runs imports this module
+
+    try:
+        spec = get_paradigm(paradigm)
+        preset = preset or default_preset(paradigm, teacher)
+        items = as_int(UI_EVAL_LIMIT if eval_limit is None else eval_limit,
+                       "the number of test items", 1, cap="eval_limit")
+        request = TransferRequest(paradigm=paradigm, student=as_text(student, "the student"),
+                                  teacher=(teacher or "").strip() or None,
+                                  task=as_text(task, "the task"), preset=preset, eval_limit=items,
+                                  settings=form_settings(paradigm, settings or {}, preset))
+        prepared = prepare(request)
+        pair = _pair_line(request.teacher if spec.needs_teacher else None, request.student,
+                          spec.title)
+    except Exception as err:  # noqa: BLE001 — the plan is advice: one line, never a traceback
+        return f"⚠️ {readable(err)}"
+    seconds = prepared.estimated_seconds
+    when = ("the run time cannot be estimated for this paradigm" if seconds is None else
+            f"expected run time **about {format_duration(seconds)}**")
+    return (f"**{spec.title}** — {spec.description}.\n\n{pair} · `{preset}` defaults · {when} "
+            f"({items} test items scored before and after; estimated before any weight loads)")
+
+
+def _pair_line(teacher: str | None, student: str, title: str) -> str:
+    def sized(ref: str) -> str:
+        shape = MODELS.shape(ref)
+        return f"`{ref}` ({shape.n_layers} × {shape.hidden})"
+
+    if teacher is None:
+        return f"student {sized(student)} · no teacher: {title} does not use one"
+    return f"teacher {sized(teacher)} → student {sized(student)}"
 
 
 def task_example(task: str, index: Any = 0, split: str = "extract") -> tuple[str, str]:

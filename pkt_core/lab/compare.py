@@ -2,6 +2,7 @@
 one prompt side by side (streamed), and a per-item quick evaluation of the same models."""
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -19,6 +20,9 @@ from .views import LikelihoodView, QuickEvalView
 # and in its text) and the shipped student wrong (tests/test_app.py checks it still is).
 DEFAULT_EXAMPLE = ("facts", "facts-1992")
 DEFAULT_NEW_TOKENS = 128  # arith's worked answers need ~96 tokens (its max_new_tokens)
+# The quick evaluation's default number of test items: the page's slider starts here and Learn
+# quotes it, so the two cannot disagree.
+QUICK_EVAL_ITEMS = 10
 
 # The research's two paradigms, side by side: PostPKT (Seeking) and PrePKT (LaTen).
 COMPARED = ("seeking", "laten")
@@ -75,25 +79,63 @@ def default_prompt() -> str:
     return next(ex.prompt for ex in get_task(task).split("test") if ex.id == item)
 
 
+# The splits a Compare prompt may come from: the page's examples (test), Locate's (extract), align.
+REFERENCE_SPLITS = ("test", "extract", "align")
+
+
+@functools.lru_cache(maxsize=1)
+def _prompt_index() -> dict[str, tuple[str, str, str]]:
+    """Every toy-task item's prompt → (task, split, item id); built once (the splits are fixed)."""
+    index: dict[str, tuple[str, str, str]] = {}
+    for name in TOY_TASKS:
+        for split in REFERENCE_SPLITS:
+            for ex in get_task(name).split(split):
+                index.setdefault(ex.prompt.strip(), (name, split, ex.id))
+    return index
+
+
+def task_item(prompt: str) -> tuple[Task, str, Example] | None:
+    """(task, split, example) of the toy-task item whose prompt this is, if it is one."""
+    found = _prompt_index().get((prompt or "").strip())
+    if found is None:
+        return None
+    name, split, item = found
+    task = get_task(name)
+    return task, split, next(ex for ex in task.split(split) if ex.id == item)
+
+
+def prompt_reference(prompt: str) -> str:
+    """The reference answer beside the answers, as Markdown, when the prompt is a toy-task item
+    (the right option of a multiple-choice item, else the task's answer); else a short note."""
+    found = task_item(prompt)
+    if found is None:
+        return "*Reference answer: none — this prompt is not an item of a toy task.*"
+    task, split, ex = found
+    where = f"`{task.name}` {split} item `{ex.id}`"
+    options = task.options(ex) if task.kind == "choice" else None
+    if options:
+        return f"**Reference answer** ({where}): **{options[task.correct_option(ex)]}**"
+    answer = ex.answer.strip()
+    block = answer if answer.startswith("```") else f"```\n{answer}\n```"  # code comes fenced
+    return f"**Reference answer** ({where}):\n\n{block}"
+
+
 def _choice_item(prompt: str) -> tuple[Task, Example] | None:
     """The multiple-choice task item whose question is this prompt, if it is one."""
-    for name in TOY_TASKS:
-        task = get_task(name)
-        if task.kind != "choice":
-            continue
-        for split in ("test", "extract", "align"):
-            for ex in task.split(split):
-                if ex.prompt.strip() == prompt.strip() and task.options(ex):
-                    return task, ex
-    return None
+    found = task_item(prompt)
+    if found is None or found[0].kind != "choice" or not found[0].options(found[2]):
+        return None
+    return found[0], found[2]
 
 
 def likelihood_view(slots: Sequence[Slot], prompt: str) -> LikelihoodView:
     """For a multiple-choice item: each model's log-likelihood of every option (what is scored)."""
     found = _choice_item(prompt)
     if found is None:
-        return LikelihoodView(None, "*Not a multiple-choice item of a toy task: no option "
-                                    "likelihoods to show (free text is scored as generated).*")
+        note = ("*Not a multiple-choice item of a toy task: no option likelihoods to show (free "
+                "text is scored as generated).*")
+        reference = prompt_reference(prompt) if task_item(prompt) else ""
+        return LikelihoodView(None, note + (f"\n\n{reference}" if reference else ""))
     task, ex = found
     options, correct = task.options(ex), task.correct_option(ex)
     per_model, rows = {}, []
@@ -116,7 +158,7 @@ def _short(text: Any, n: int = 160) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def quick_eval(slots: Sequence[Slot], task: str, n_items: Any = 10) -> QuickEvalView:
+def quick_eval(slots: Sequence[Slot], task: str, n_items: Any = QUICK_EVAL_ITEMS) -> QuickEvalView:
     """Each chosen model on the first N test items: a score line each and a per-item table."""
     n = as_int(n_items, "the number of test items", 1, cap="quick_eval_items")
     task_obj = get_task(as_text(task, "the task"))

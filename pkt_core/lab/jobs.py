@@ -141,7 +141,7 @@ class TransferJob(Job):
                 shown, loss = len(snap.rows), loss_figure(snap.rows, f"{title}: training loss")
             running = snap.status == "running"
             yield TransferView(status=snapshot_markdown(snap, title), loss=loss,
-                               result=(result_markdown(snap.metrics, title) if not running
+                               result=(result_markdown(snap.metrics, title, snap.rows) if not running
                                        else "" if shown <= 1 else None),
                                running=running, run_path=str(snap.run_dir.resolve()),
                                done=snap.done, total=snap.total, message=snap.message,

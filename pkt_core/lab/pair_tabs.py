@@ -25,8 +25,8 @@ from ..tasks import get_task, render_chat
 from .inputs import LabError, as_int, as_text, readable
 from .jobs import JOBS, Job
 from .views import (CurveView, LocateView, PairView, ParametricView, SimilarityView,
-                    curve_markdown, locate_summary, model_card, stability_markdown,
-                    verdict_markdown)
+                    curve_markdown, locate_summary, model_card, similarity_notes,
+                    stability_markdown, token_label, verdict_markdown)
 
 ROLES = ("teacher", "student")
 
@@ -109,6 +109,19 @@ def _stability(previous: dict[str, Any] | None, state: dict[str, Any],
     return stability_markdown(previous["prompt"], rows)
 
 
+def locate_both(teacher: str, student: str, prompt: str, answer: str,
+                chat: bool = True) -> dict[str, LocateResult]:
+    """Logit-lens attribution of one example in the teacher and the student, as Locate runs it
+    (Learn quotes the same numbers)."""
+    text = render_chat(prompt) if chat else prompt
+    results: dict[str, LocateResult] = {}
+    for role, ref in zip(ROLES, (teacher, student)):
+        loaded = MODELS.get(ref)
+        results[role] = locate(loaded.model, loaded.tokenizer, loaded.spec, [(text, answer)],
+                               LocateConfig(), top_k=10)
+    return results
+
+
 def locate_pair(teacher: str, student: str, prompt: str, answer: str, chat: bool = True,
                 normalise: bool = True, previous: dict[str, Any] | None = None) -> LocateView:
     """Logit-lens attribution in teacher and student for one example, with the figures.
@@ -118,13 +131,8 @@ def locate_pair(teacher: str, student: str, prompt: str, answer: str, chat: bool
     """
     prompt, answer = as_text(prompt, "the prompt"), as_text(answer, "the answer")
     started = time.perf_counter()
-    text = render_chat(prompt) if chat else prompt
     refs = dict(zip(ROLES, (teacher, student)))
-    results: dict[str, LocateResult] = {}
-    for role, ref in refs.items():
-        loaded = MODELS.get(ref)
-        results[role] = locate(loaded.model, loaded.tokenizer, loaded.spec, [(text, answer)],
-                               LocateConfig(), top_k=10)
+    results = locate_both(teacher, student, prompt, answer, chat)
     maps = {}
     for role, ref in refs.items():
         for kind, what in (("ffn", "FFN neurons"), ("attn", "attention neurons")):
@@ -133,7 +141,7 @@ def locate_pair(teacher: str, student: str, prompt: str, answer: str, chat: bool
             maps[f"{role}_{kind}"] = fig
     t_res, s_res = results["teacher"], results["student"]
     target_id = t_res.target_token_id
-    target = f"`{MODELS.get(teacher).tokenizer.decode([target_id])!r}` (id {target_id})"
+    target = token_label(MODELS.get(teacher).tokenizer.decode([target_id]), target_id)
     seconds = time.perf_counter() - started
     summary = locate_summary(target, seconds, compare_layer_attribution(t_res, s_res, "ffn"),
                              compare_layer_attribution(t_res, s_res, "attn"))
@@ -156,21 +164,16 @@ def similarity_view(teacher: str, student: str, task: str = "facts", metric: str
     n = as_int(n_texts, "the number of texts", 2, cap="similarity_texts")
     task_obj = get_task(as_text(task, "the task"))
     texts = [task_obj.full_text(ex) for ex in task_obj.split("test")[:n]]
+    # No count in the description: how many texts fit in `max_tokens` is known only after the
+    # run (`result.n_texts`), and a requested count beside a used one reads as a contradiction.
     result = representation_similarity(MODELS.get(teacher), MODELS.get(student), texts,
                                        metric=metric, max_tokens=max_tokens,
-                                       inputs_description=f"{len(texts)} {task}/test examples")
+                                       inputs_description=f"{task}/test examples")
     rows = [[r["module"], r["published_mean"],
              round(r["our_mean"], 3) if "our_mean" in r else None,
              round(r["our_std"], 3) if "our_std" in r else None]
             for r in published_reference_table(result)]
-    notes = (f"**{result.label}** on {result.inputs_description}. The paper's Llama-2 means are "
-             "beside ours; its metric is unspecified (values go negative), so compare the "
-             "*ranking* of modules and the sign, not the digits.")
-    if metric == "cka":
-        notes += " The signed cosine shows the sign."
-    if result.notes:
-        notes += "\n\n" + " ".join(result.notes)
-    return SimilarityView(similarity_heatmaps(result), rows, notes)
+    return SimilarityView(similarity_heatmaps(result), rows, similarity_notes(result, task))
 
 
 def _mean(values: list[float]) -> str:
@@ -189,8 +192,21 @@ def parametric_view(teacher: str, student: str, rank: Any = 16) -> ParametricVie
                      f"{_mean([v['vs_remainder'] for v in values])} | {published} |")
     text = ("Mean over layers and modules. A Seeking-style piece taken from the teacher is "
             "nearly orthogonal to what the student already has — the *parametric* side of "
-            "neural incompatibility.\n\n" + "\n".join(lines))
+            "neural incompatibility.\n\n" + "\n".join(lines) + "\n\n"
+            + _pissa_comment(summary.get("pissa", {}), r, MODELS.shape(student).hidden))
     return ParametricView(parametric_curves(result), text)
+
+
+def _pissa_comment(pissa: dict[str, dict[str, float]], rank: int, width: int) -> str:
+    """Why PiSSA's cos(BA, W) is high here and ≈ 0.15 in the paper: BA is W's own top singular
+    directions, so the cosine is just the share of W's norm those directions hold."""
+    share = _mean([v["norm_ratio"] for v in pissa.values()])
+    published = paper.PARAMETRIC_COSINES["pissa"].split(" · ")[0]
+    return (f"*PiSSA's row is not a transfer:* its BA is the student's own top-{rank} singular "
+            f"directions, so by construction cos(BA, W) = ‖BA‖/‖W‖ (here {share}), the fraction "
+            f"of W's norm that rank {rank} holds — large in this student's {width}-wide matrices, "
+            f"small in the paper's far wider Llama-2 ones, which is all its {published} (the same "
+            "PiSSA measure) says; the teacher's piece is Seeking's row.")
 
 
 # ---- the incompatibility curve (precomputed for the embedded pair, re-run on demand) -----------------

@@ -4,6 +4,7 @@ against the runs folders before anything is read."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -39,10 +40,19 @@ def all_runs() -> list[dict[str, Any]]:
     return out
 
 
+_STARTED = re.compile(r"^\d{4}(\d{2})(\d{2})-(\d{2})(\d{2})\d{2}-")  # new_run_path's prefix
+
+
 def _run_label(row: dict[str, Any]) -> str:
+    """A picker label short enough for a dropdown at 1024 px: what, on which task, when, the
+    scores; the run's full name is in the Runs table and its path is the value."""
     scores = "" if row.get("result_score") is None else \
         f" · {row['base_score']:.2f} → {row['result_score']:.2f}"
-    return f"{row['name']} ({row['source']}; {row['task']}{scores})"
+    started = _STARTED.match(row["name"])
+    when = (f"{started[1]}-{started[2]} {started[3]}:{started[4]}" if started
+            else row["name"] if row["source"] != "example" else "example")
+    status = "" if row.get("status") == "complete" else f" ({row.get('status')})"
+    return f"{row['paradigm']} · {row['task']} · {when}{scores}{status}"
 
 
 def run_choices(paradigm: str | None = None, finished_only: bool = True) -> list[tuple[str, str]]:
@@ -54,6 +64,18 @@ def default_run(paradigm: str, student: str | None = None) -> str | None:
     rows = [r for r in all_runs() if r["paradigm"] == paradigm and r["finished"]]
     preferred = [r for r in rows if student and r["student"] == student]
     return (preferred or rows or [{"path": None}])[0]["path"]
+
+
+def default_run_pick(current: str | None = None) -> str | None:
+    """The Runs picker's value: `current` while it is still a run the picker offers, else the
+    newest finished run (the visitor's own runs come first, newest first, then the shipped
+    examples), else the newest run of any status, else None. A cancelled or failed run is never
+    the default while a finished one exists: it has no scores to show."""
+    rows = all_runs()
+    if current and current in {r["path"] for r in rows}:
+        return current
+    finished = [r for r in rows if r["finished"]]
+    return (finished or rows or [{"path": None}])[0]["path"]
 
 
 def _round(x: Any) -> Any:
@@ -74,12 +96,12 @@ def runs_rows(mine: Sequence[str] = ()) -> list[list[Any]]:
     return rows
 
 
-def _teacher_scores(teacher: str | None) -> dict[str, float]:
-    """A teacher's own test scores from its model card (scores.json), when it has one."""
-    if not teacher:
+def model_scores(model: str | None) -> dict[str, float]:
+    """A model's own test scores (task → score) from its model card (scores.json), when it has one."""
+    if not model:
         return {}
     try:
-        data = json.loads(((resolve_ref(teacher).path or Path()) / "scores.json").read_text())
+        data = json.loads(((resolve_ref(model).path or Path()) / "scores.json").read_text())
         return {t: float(v["score"]) for t, v in data.get("scores", {}).items()}
     except (OSError, ValueError, ModelNotAvailable, KeyError, TypeError):
         return {}
@@ -95,7 +117,7 @@ def runs_view(mine: Sequence[str] = ()) -> RunsView:
         series[row_title("student")].setdefault(r["task"], []).append(r["base_score"])
         series.setdefault(paradigm_title(r["paradigm"]), {}).setdefault(r["task"], []).append(
             r["result_score"])
-        score = _teacher_scores(r["teacher"]).get(r["task"])  # from its model card
+        score = model_scores(r["teacher"]).get(r["task"])  # from its model card
         if score is not None:
             series[row_title("teacher")].setdefault(r["task"], [score])
     return RunsView(runs_rows(mine), runs_chart(tasks, {k: v for k, v in series.items() if v}))
@@ -126,11 +148,13 @@ def run_detail(path: str) -> RunDetailView:
     md = (f"### `{run.path.name}`\n**{title}** on `{config.get('task')}` · teacher "
           f"`{config.get('teacher') or '—'}` → student `{config.get('student')}` · status "
           f"**{status.get('status')}** ({status.get('message', '')})\n\n")
-    md += result_markdown(metrics, title) if metrics else "No scores (the run did not finish)."
+    rows = run.log_rows()
+    md += (result_markdown(metrics, title, rows) if metrics
+           else "No scores (the run did not finish).")
     note = run.read_json("example.json")
     if note:
         md += f"\n\n*Shipped example run:* {note.get('note', '')}"
-    return RunDetailView(md, loss_figure(run.log_rows(), f"{title}: training loss"), config)
+    return RunDetailView(md, loss_figure(rows, f"{title}: training loss"), config)
 
 
 def downloads_root() -> Path:

@@ -5,10 +5,13 @@ by name. Computing a view is the job of pair_tabs.py, compare.py, saved_runs.py 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from ..analyse import LayerComparison, StabilityResult
+import numpy as np
+
+from ..analyse import LayerComparison, SimilarityResult, StabilityResult
 from ..models import ModelShape
 
 
@@ -64,14 +67,26 @@ def _signed(x: float | None) -> str:
     return "n/a" if x is None else f"{x:+.2f}"
 
 
+def token_label(text: str, token_id: int) -> str:
+    """A token as the page shows it: its decoded text, quoted so that a leading space shows, and
+    its id in brackets."""
+    return f"`{text!r}` (id {token_id})"
+
+
 def locate_summary(target: str, seconds: float, ffn: LayerComparison, attn: LayerComparison) -> str:
+    """`target` is the answer's last token as `token_label` writes it."""
     maps = [", ".join(f"{p.teacher_layer}→{p.student_layer}" for p in c.pairs) for c in (ffn, attn)]
+    k = ffn.top_k
+    which = "strongest layer" if k == 1 else f"{k} strongest layers"
     lines = ["| | FFN | attention |", "|---|---|---|",
-             f"| depth-profile agreement (Spearman ρ) | {_signed(ffn.profile_spearman)} | "
-             f"{_signed(attn.profile_spearman)} |",
-             f"| top-{ffn.top_k} layer overlap | {ffn.top_overlap:.2f} | {attn.top_overlap:.2f} |",
+             f"| depth-profile agreement (Spearman ρ: +1 the curves rise and fall together, 0 "
+             f"unrelated) | {_signed(ffn.profile_spearman)} | {_signed(attn.profile_spearman)} |",
+             f"| top-{k} layer overlap (the share of the student's {which} that the teacher also "
+             f"ranks top-{k} at the same relative depth) | {ffn.top_overlap:.2f} | "
+             f"{attn.top_overlap:.2f} |",
              f"| LaTen's layer map (teacher → student) | {maps[0]} | {maps[1]} |"]
-    return f"**Target token** {target} · located in {seconds:.2f} s\n\n" + "\n".join(lines)
+    return (f"**Target token** {target} — the answer's last token; every score is the change of "
+            f"its log-probability · located in {seconds:.2f} s\n\n" + "\n".join(lines))
 
 
 def stability_markdown(previous_prompt: str, rows: Sequence[tuple[str, str, StabilityResult]]) -> str:
@@ -89,6 +104,36 @@ class SimilarityView:
     heatmaps: Any
     reference_rows: list[list[Any]]  # module, the paper's mean, ours (mean), ours (std)
     notes: str
+
+
+def similarity_notes(result: SimilarityResult, task: str) -> str:
+    """What the heatmaps were computed on (the texts actually used, `result.n_texts`), how to
+    read them, and a hint that depends on the metric shown."""
+    n_students, n_teachers = next(iter(result.matrices.values())).shape
+    unit = "tokens" if result.token_aligned else "texts, each mean-pooled"
+    meaning, hint = _similarity_reading(result.metric)
+    text = (f"**{result.label}** on {result.n_texts} `{task}` test examples ({result.n_points} "
+            f"{unit}). The paper's Llama-2 means are beside ours; its metric is unspecified (values "
+            "go negative), so compare the *ranking* of modules and the sign, not the digits.\n\n"
+            f"**How to read a heatmap:** row = student layer, column = teacher layer; {meaning} "
+            "If the student were a shrunken copy of the teacher, a bright diagonal would run "
+            f"corner to corner (student layer i like teacher layer {n_teachers / n_students:g}·i); "
+            f"no such diagonal is the *representational* side of neural incompatibility. {hint}")
+    if result.notes:
+        text += "\n\n" + " ".join(result.notes)
+    return text
+
+
+def _similarity_reading(metric: str) -> tuple[str, str]:
+    """(what the colours mean, which metric to try next) for the metric shown."""
+    if metric == "cka":
+        return ("1 = the two layers arrange the same tokens the same way (up to rotation and "
+                "scale), 0 = no linear relation.",
+                "This metric cannot go below 0: switch to the signed cosine to see the sign.")
+    # The other metric is not named here: the app's tests tell the two notes apart by its name.
+    return ("+1 = tokens one layer puts close together the other does too, 0 = unrelated, below "
+            "0 = it puts them apart.",
+            "This metric shows the sign, which the default metric (bounded by 0) hides.")
 
 
 @dataclass
@@ -149,7 +194,9 @@ class TransferView:
     error: str | None = None
 
 
-def result_markdown(metrics: dict[str, Any] | None, paradigm_title: str) -> str:
+def result_markdown(metrics: dict[str, Any] | None, paradigm_title: str,
+                    log_rows: Sequence[Mapping[str, Any]] | None = None) -> str:
+    """A finished run's scores and effects; with its log rows, a one-line reading of its loss."""
     if not metrics:
         return ""
     base, res = metrics["base"], metrics["result"]
@@ -157,7 +204,61 @@ def result_markdown(metrics: dict[str, Any] | None, paradigm_title: str) -> str:
              f"| base student | {base['score']:.3f} |\n| {paradigm_title} student | {res['score']:.3f} |\n"
              f"| change | {metrics['delta']:+.3f} |")
     effects = metrics.get("effects")
-    return table + ("\n\n" + effects_markdown(effects) if effects else "")
+    text = table + ("\n\n" + effects_markdown(effects) if effects else "")
+    reading = loss_reading(log_rows) if log_rows is not None else ""
+    return text + (f"\n\n{reading}" if reading else "")
+
+
+def loss_values(log_rows: Sequence[Mapping[str, Any]]) -> list[float]:
+    """The loss per step, as the loss figure draws it (LaTen's LM loss, else the training loss)."""
+    steps = [r for r in log_rows if "step" in r and ("loss" in r or "lm_loss" in r)]
+    key = "lm_loss" if steps and "lm_loss" in steps[0] else "loss"
+    return [float(r[key]) for r in steps if r.get(key) is not None]
+
+
+def loss_trend(values: Sequence[float]) -> tuple[str, float, float, float] | None:
+    """(fell | rose | flat, first-quarter mean, last-quarter mean, change in noise units).
+
+    The rule: compare the mean of the first and of the last quarter of the steps with the noise
+    of such a difference. A step's noise is the spread of step-to-step changes over √2 (a trend
+    moves every step alike, so it hardly adds to that spread); the difference of two means of q
+    steps has √(2/q) times it. Beyond two of those units the loss moved; within, it is flat.
+    None with fewer than 3 steps (no noise to measure)."""
+    y = np.asarray(values, dtype=float)
+    if len(y) < 3:
+        return None
+    q = max(1, len(y) // 4)
+    first, last = float(y[:q].mean()), float(y[-q:].mean())
+    noise = float(np.std(np.diff(y), ddof=1)) / math.sqrt(2) * math.sqrt(2 / q)
+    # a perfectly steady slope has only rounding noise: call it noiseless, not 10¹⁵ units
+    tolerance = 1e-9 * max(float(np.abs(y).max()), 1e-12)
+    if noise <= tolerance:
+        units = math.inf if abs(last - first) > tolerance else 0.0
+    else:
+        units = abs(last - first) / noise
+    if units <= 2:
+        return "flat", first, last, units
+    return ("fell" if last < first else "rose"), first, last, units
+
+
+def loss_reading(log_rows: Sequence[Mapping[str, Any]]) -> str:
+    """One line saying what the loss curve did (see `loss_trend` for the rule)."""
+    values = loss_values(log_rows)
+    trend = loss_trend(values)
+    if trend is None:
+        return (f"**Loss curve:** {len(values)} step{'s' if len(values) != 1 else ''} — too few to "
+                "tell a trend from noise.")
+    kind, first, last, units = trend
+    size = "" if math.isinf(units) else f", {units:.1f}× the noise of that difference"
+    where = f"(mean of the first vs the last quarter of {len(values)} steps{size})"
+    if kind == "flat":
+        return (f"**Loss curve:** stayed flat, {first:.3f} → {last:.3f} {where}: a change within its "
+                "own noise — the update barely moved the student's loss on its training examples.")
+    if kind == "fell":
+        return (f"**Loss curve:** fell from {first:.3f} to {last:.3f} {where}: the student fits its "
+                "training examples better; the test score above says whether that carried over.")
+    return (f"**Loss curve:** rose from {first:.3f} to {last:.3f} {where}: training made the fit "
+            "worse (a learning rate too high does this).")
 
 
 def effects_markdown(effects: dict[str, Any]) -> str:
