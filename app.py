@@ -2,10 +2,9 @@
 
 One small builder per tab returns its widgets as a named structure; handlers receive inputs by
 name (`inputs_kwargs`) and map the fields of a typed view (pkt_core.lab.views) to the widgets of
-the same name (ui_glue.py holds those few shared pieces and the Learn tab's guided path). Every
-event has an api_name (so `gradio_client` can drive the whole lab); heavy work waits in
-lab.GATE (one job at a time, a per-session quota in public mode); per-visitor state lives in
-gr.State; errors reach the page as one readable line.
+the same name (ui_glue.py holds the shared pieces, Learn's guided path and the ladder). Every event
+has an api_name (`gradio_client` drives the whole lab); heavy work waits in lab.GATE (one job at a
+time, a per-session quota in public mode); per-visitor state lives in gr.State; errors are one line.
 """
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ from pkt_core.runs import mark_interrupted  # noqa: E402
 from ui_glue import (HEAVY, NAV, PRESET_INFO, cancel_job, capped_slider, captioned_plot,  # noqa: E402
                      declare_keywords, heavy, launch_options, safe, session_key, setting_widget,
                      view_outputs, view_updates, with_captions, learn_tab, wire_learn,
-                     run_pickers, session_closed, with_caption_updates)
+                     run_pickers, session_closed, with_caption_updates, ladder_section)
 
 TASKS = lab.task_choices()
 
@@ -566,6 +565,7 @@ def build_app() -> gr.Blocks:
                 locate = locate_tab()
             with gr.Tab("Incompatibility", id="incompat"):
                 incompatibility = incompatibility_tab()
+                ladder_section()
             with gr.Tab("Transfer", id="transfer"):
                 transfer = transfer_tab()
             with gr.Tab("Compare", id="compare"):

@@ -279,3 +279,14 @@ def wire_learn(learn: Any, steps: list[tuple[Any, Any, Any]], tabs: gr.Tabs,
         return [f"## {s.title}\n\n{s.markdown}" for s in lab.learn_steps(live=True)]
 
     learn.select(learn_live, None, [text for _, text, _ in steps], api_name="learn_live", **HEAVY)
+
+
+def ladder_section(task: str = "facts") -> None:
+    """The Incompatibility tab's scale ladder: precomputed (`python -m pkt_core ladder`), static."""
+    gr.Markdown("### The scale ladder\nIs incompatibility about scale or about separate training? "
+                "Every pair of the embedded family, including a same-size sibling trained from "
+                "another random start, against how many times larger the teacher is.")
+    figure, notes = lab.shipped_ladder_view(task)
+    if figure is not None:
+        captioned_plot(figure, label="scale ladder", elem_id="ladder")
+    gr.Markdown(notes, elem_id="ladder-notes")

@@ -105,31 +105,8 @@ def cmd_pair(args: argparse.Namespace) -> int:
 
 
 # ---- evaluation and generation ---------------------------------------------------------------
-def _item_line(item: dict[str, Any], kind: str, id_width: int = 0) -> str:
-    """One item of the per-item log: id, ✓/✗, the answer scored vs the reference (shortened)."""
-    from .tasks.base import extract_code, extract_final_number
-
-    def _short(text: Any, width: int = 40) -> str:  # quoted, on one line, cut with '…'
-        flat = " ".join(str("" if text is None else text).split())
-        return f'"{flat if len(flat) <= width else flat[:width - 1] + "…"}"'
-
-    reference = item.get("reference", "")
-    if "chosen" in item:  # a choice task scores the likeliest option; the generated letter aside
-        answer = (f"{chr(ord('A') + item['chosen'])} (likeliest option; generated "
-                  f"{_short(item.get('extracted'), 12)})")
-    elif kind.startswith("code"):  # the code written (the program run repeats the prompt's header)
-        answer, reference = _short(extract_code(item.get("output", ""))), extract_code(reference)
-    else:  # a number task's reference is worked: compare with its final number
-        answer = _short(item.get("extracted"))
-        reference = extract_final_number(reference) or reference if kind == "number" else reference
-    status, detail = item.get("status") or "ok", " ".join(str(item.get("detail") or "").split())
-    note = "" if status == "ok" else f"  [{status}{': ' + detail[:60] if detail else ''}]"
-    mark = "✓" if item["correct"] else "✗"
-    return f"  {item['id']:<{id_width}}  {mark}  {answer} vs {_short(reference)}{note}"
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate
+    from .evaluate import evaluate, item_line
 
     options = {"source": args.source} if args.source else {}
     with _tqdm_progress() as progress:
@@ -144,7 +121,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               f"({sum(i['correct'] for i in result.items)}/{result.n}){extra}")
         width = max((len(str(item["id"])) for item in result.items), default=0)
         for item in result.items if args.items else ():
-            print(_item_line(item, result.extra.get("kind", ""), width))
+            print(item_line(item, result.extra.get("kind", ""), width))
     return 0
 
 
@@ -370,6 +347,21 @@ def cmd_curve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ladder(args: argparse.Namespace) -> int:
+    from .figures import ladder_figure, save_figure
+    from .ladder import build_ladder
+
+    ladder = build_ladder(args.task, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    if args.html:
+        save_figure(ladder_figure(ladder), args.html, data=ladder)
+    if args.json:
+        return _print_json(ladder) or 0
+    for p in ladder["pairs"]:
+        cka = " ".join(f"{m} {v:.3f}" for m, v in p["cka"].items())
+        print(f"{p['teacher']:>18} → {p['student']:<18} {p['param_ratio']:6.1f}×  CKA {cka}")
+    return 0
+
+
 def cmd_zoo_build(args: argparse.Namespace) -> int:
     from .zoo import build_zoo
 
@@ -524,6 +516,13 @@ def _add_transfer_commands(sub: Any) -> None:
     _flags(p, "--json")
     p.set_defaults(func=cmd_curve)
 
+    p = sub.add_parser("ladder", help="every pair of the embedded family: similarity and transfer "
+                                      "against the parameter ratio")
+    p.add_argument("--task", default="facts", help=_task_help("facts"))
+    p.add_argument("--html", default=None, help="save the figure as standalone HTML (+ .json)")
+    _flags(p, "--json")
+    p.set_defaults(func=cmd_ladder)
+
     p = sub.add_parser("runs", help="saved runs")
     runs = p.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
     r = runs.add_parser("list", help="list saved runs")
@@ -540,7 +539,8 @@ def _add_zoo_commands(sub: Any) -> None:
     b.add_argument("--seed", type=non_negative, default=0, help="the seed of world and training")
     b.add_argument("--tokens", type=positive, default=None, help="training tokens per model")
     b.add_argument("--micro", action="store_true", help="a few steps on a tiny world (smoke test)")
-    b.add_argument("--sizes", default="student,teacher", help="comma-separated: student,middle,teacher")
+    b.add_argument("--sizes", default="student,sibling,middle,teacher",
+                   help="comma-separated members to build (default all four)")
     b.add_argument("--parallel", action="store_true",
                    help="train the sizes at once, one thread each (better on a CPU shared with other "
                         "jobs); default: one after another with all threads")

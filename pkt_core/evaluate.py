@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from .tasks import Example, Task
-from .tasks.base import STOP_STRINGS, cut_at_stop
+from .tasks.base import STOP_STRINGS, cut_at_stop, extract_code, extract_final_number
 
 Progress = Callable[[int, int], None]
 
@@ -252,3 +252,24 @@ def evaluate(model_ref: str, task_name: str, split: str = "test", limit: int | N
     loaded = MODELS.get(model_ref, device=device)
     return evaluate_task(loaded.model, loaded.tokenizer, task, split, limit, seed, batch_size,
                          model_name=loaded.name, progress=progress)
+
+
+def item_line(item: dict[str, Any], kind: str, id_width: int = 0) -> str:
+    """One item of the per-item log: id, ✓/✗, the answer scored vs the reference (shortened)."""
+    def _short(text: Any, width: int = 40) -> str:  # quoted, on one line, cut with '…'
+        flat = " ".join(str("" if text is None else text).split())
+        return f'"{flat if len(flat) <= width else flat[:width - 1] + "…"}"'
+
+    reference = item.get("reference", "")
+    if "chosen" in item:  # a choice task scores the likeliest option; the generated letter aside
+        answer = (f"{chr(ord('A') + item['chosen'])} (likeliest option; generated "
+                  f"{_short(item.get('extracted'), 12)})")
+    elif kind.startswith("code"):  # the code written (the program run repeats the prompt's header)
+        answer, reference = _short(extract_code(item.get("output", ""))), extract_code(reference)
+    else:  # a number task's reference is worked: compare with its final number
+        answer = _short(item.get("extracted"))
+        reference = extract_final_number(reference) or reference if kind == "number" else reference
+    status, detail = item.get("status") or "ok", " ".join(str(item.get("detail") or "").split())
+    note = "" if status == "ok" else f"  [{status}{': ' + detail[:60] if detail else ''}]"
+    mark = "✓" if item["correct"] else "✗"
+    return f"  {item['id']:<{id_width}}  {mark}  {answer} vs {_short(reference)}{note}"

@@ -34,10 +34,15 @@ class Size:
     ffn: int
     heads: int
     lr: float  # tuned per size: the larger model wants a higher peak LR at this token budget
+    # Added to the seed for the initial weights only: the data and its order stay the seed's, so
+    # a member with an offset differs from its same-shape sibling by initialisation alone.
+    init_offset: int = 0
 
 
 FAMILY: dict[str, Size] = {
     "student": Size("pkt-tiny-student", 4, 64, 172, 4, 3e-3),
+    # The same-size sibling: is incompatibility about scale, or about separate training?
+    "sibling": Size("pkt-tiny-sibling", 4, 64, 172, 4, 3e-3, init_offset=1),
     "middle": Size("pkt-tiny-middle", 6, 192, 512, 6, 2.5e-3),
     "teacher": Size("pkt-tiny-teacher", 8, 256, 688, 8, 2e-3),
 }
@@ -110,10 +115,10 @@ def train_model(size: Size, tokenizer: Any, data: torch.Tensor, seed: int,
     from tqdm import tqdm
     from transformers import LlamaForCausalLM
 
-    torch.manual_seed(seed)
+    torch.manual_seed(seed + size.init_offset)
     model = LlamaForCausalLM(make_config(size, len(tokenizer), tokenizer))
     n_seq = (len(data) - 1) // SEQ_LEN
-    order = torch.randperm(n_seq, generator=torch.Generator().manual_seed(seed))
+    order = torch.randperm(n_seq, generator=torch.Generator().manual_seed(seed))  # every member's
     steps = max(1, n_seq // BATCH)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
@@ -284,9 +289,13 @@ def _previous_history(out: Path) -> list[str]:
     return list(json.loads(saved.read_text())["build"].get("history", []))
 
 
+_MICRO_SHAPES = {"student": (1, 32, 64, 2), "sibling": (1, 32, 64, 2), "middle": (1, 40, 80, 2),
+                 "teacher": (2, 48, 96, 2)}
+
+
 def _micro_size(key: str) -> Size:
-    layers, hidden, ffn, heads = (1, 32, 64, 2) if key == "student" else (2, 48, 96, 2)
-    return Size(f"pkt-micro-{key}", layers, hidden, ffn, heads, 3e-3)
+    layers, hidden, ffn, heads = _MICRO_SHAPES[key]
+    return Size(f"pkt-micro-{key}", layers, hidden, ffn, heads, 3e-3, FAMILY[key].init_offset)
 
 
 def _train_and_score(key: str, micro: bool, out: str, work: str, seed: int, world_size: float,
@@ -316,7 +325,7 @@ def _shown_path(path: Path) -> str:
 
 
 def build_zoo(out_dir: str | Path | None = None, *, seed: int = 0, tokens: int | None = None,
-              sizes: tuple[str, ...] = ("student", "teacher"), micro: bool = False,
+              sizes: tuple[str, ...] = tuple(FAMILY), micro: bool = False,
               world_size: float | None = None, progress: bool = True,
               eval_limit: int | None = None, parallel: bool = False) -> dict[str, Any]:
     """Build tokenizer + family into `out_dir` (default assets/models); returns a summary dict.

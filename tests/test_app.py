@@ -32,7 +32,7 @@ def micro_family(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # machine this takes ~20 s, where one 2-thread process that spin-waits can take minutes.
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("OMP_WAIT_POLICY", "PASSIVE")
-            build_zoo(out, micro=True, progress=False, parallel=True)
+            build_zoo(out, micro=True, progress=False, parallel=True, sizes=("student", "teacher"))
     return out
 
 

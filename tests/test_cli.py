@@ -37,7 +37,7 @@ def test_models_json_lists_embedded_and_presets():
     assert llama2["available"] is False and llama2["availability"] == "needs network"
     for row in rows:
         if row["kind"] == "embedded":
-            assert row["role"] in ("teacher", "student", "middle") and row["available"] is True
+            assert row["role"] in ("teacher", "student", "middle", "sibling") and row["available"] is True
 
 
 def test_evaluate_json_on_user_data(tiny_models, tmp_path):
@@ -237,7 +237,7 @@ def test_evaluate_items_prints_one_line_per_item_in_text_mode():
 
 
 def test_item_lines_are_short_single_lines_for_every_kind_of_task():
-    from pkt_core.__main__ import _item_line
+    from pkt_core.evaluate import item_line as _item_line
 
     number = {"id": "arith-1", "correct": False, "extracted": "241", "status": "ok", "detail": "",
               "reference": "9 * 21 = 189. 700 - 572 = 128.\n#### 128", "output": "…"}

@@ -203,6 +203,17 @@ def _curve():
                        "shuffled": [point(1e-3, 0.0), point(1e-2, 0.05)]}}
 
 
+def _ladder() -> dict:
+    def pair(t: str, s: str, ratio: float, cka: float, transfer: dict | None = None) -> dict:
+        modules = ("up_proj", "down_proj", "v_proj", "o_proj")
+        return {"teacher": t, "student": s, "param_ratio": ratio, "same_size": ratio == 1.0,
+                "cka": dict.fromkeys(modules, cka), "transfer": transfer or {}}
+    cell = {"facts": {"change": 0.04, "ci95": [0.0, 0.08]}}
+    return {"task": "facts", "pairs": [
+        pair("teacher", "student", 13.5, 0.4, {"rows": {"seeking": cell, "seeking@shuffled": cell}}),
+        pair("middle", "student", 6.0, 0.5), pair("sibling", "student", 1.0, 0.6)]}
+
+
 # Every public figure builder, built from small synthetic inputs. A new builder must be added here
 # (test_every_builder_is_listed fails otherwise), so it cannot ship without a caption.
 BUILDERS = {
@@ -218,6 +229,7 @@ BUILDERS = {
     "runs_chart": lambda f: f.runs_chart(["facts"], {"student (untouched)": {"facts": [0.5, 0.6]},
                                                      "teacher": {"facts": [0.8]}}),
     "incompatibility_curve_figure": lambda f: f.incompatibility_curve_figure(_curve()),
+    "ladder_figure": lambda f: f.ladder_figure(_ladder()),
     "option_likelihoods_figure": lambda f: f.option_likelihoods_figure(
         ["a", "b", "c"], {"teacher": [-1.0, -2.0, -3.0], "student": [-2.0, -1.0, -3.0]}, 0),
 }

@@ -46,7 +46,7 @@ def test_micro_build_end_to_end(micro_zoo):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out, summary = micro_zoo
-    assert len(summary["models"]) == 2
+    assert len(summary["models"]) == 4  # student, sibling, middle, teacher
     for name in summary["models"]:
         path = Path(out) / name
         for f in ("config.json", "model.safetensors", "tokenizer.json", "README.md", "scores.json"):
@@ -68,6 +68,22 @@ def test_micro_build_end_to_end(micro_zoo):
         assert gen.shape[1] > enc["input_ids"].shape[1]
     build = json.loads((Path(out) / "build_results.json").read_text())["build"]
     assert build["notes"] == NOTES and build["history"] == OLD_HISTORY
+
+
+def test_the_sibling_is_the_students_shape_from_another_start(micro_zoo):
+    """Same shape, same tokens in the same order, another initialisation: different weights."""
+    from safetensors.torch import load_file
+
+    out, summary = micro_zoo
+    student, sibling = (Path(out) / "pkt-micro-student", Path(out) / "pkt-micro-sibling")
+    config = {p: json.loads((p / "config.json").read_text()) for p in (student, sibling)}
+    for key in ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads"):
+        assert config[student][key] == config[sibling][key], key
+    a, b = load_file(student / "model.safetensors"), load_file(sibling / "model.safetensors")
+    assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)
+    sizes = {name: m["params"] for name, m in summary["models"].items()}
+    assert sizes["pkt-micro-student"] == sizes["pkt-micro-sibling"] \
+        < sizes["pkt-micro-middle"] < sizes["pkt-micro-teacher"]
 
 
 def test_card_has_a_build_history_only_when_there_is_one():

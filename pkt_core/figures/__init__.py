@@ -16,6 +16,7 @@ from .alignment import ALIGN_METHODS, ALIGN_MODULES, alignment_curves, alignment
 from .attribution import layer_score_curves, neuron_score_map
 from .common import (DIVERGING, HEIGHT, LIVE_HEIGHT, METHOD_DASH, METHOD_LABEL, MODULE_COLOURS,
                      SEQUENTIAL, caption_of)
+from .ladder import ladder_figure
 from .runs import incompatibility_curve_figure, loss_figure, option_likelihoods_figure, runs_chart
 from .save import save_figure
 from .similarity import (inputs_text, parametric_curves, published_reference_table,
@@ -24,7 +25,7 @@ from .similarity import (inputs_text, parametric_curves, published_reference_tab
 __all__ = [
     "ALIGN_METHODS", "ALIGN_MODULES", "DIVERGING", "HEIGHT", "LIVE_HEIGHT", "METHOD_DASH",
     "METHOD_LABEL", "MODULE_COLOURS", "SEQUENTIAL", "alignment_curves", "alignment_heatmaps",
-    "caption_of", "incompatibility_curve_figure", "inputs_text", "layer_score_curves", "loss_figure",
+    "caption_of", "incompatibility_curve_figure", "ladder_figure", "inputs_text", "layer_score_curves", "loss_figure",
     "neuron_score_map", "option_likelihoods_figure", "parametric_curves",
     "published_reference_table", "reference_table_figure", "runs_chart", "save_figure",
     "similarity_heatmap", "similarity_heatmaps",

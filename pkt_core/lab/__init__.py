@@ -29,7 +29,7 @@ from .housekeeping import session_ended, session_seen, tidy_runs
 from .inputs import LabError, form_settings, readable
 from .jobs import JOBS, UI_EVAL_LIMIT, JobRegistry, Snapshot, TransferJob, start_transfer
 from .learn import LearnStep, learn_markdown, learn_steps
-from .pair_tabs import (curve_views, locate_pair, pair_report, parametric_view, shipped_curve,
+from .pair_tabs import (shipped_ladder_view, curve_views, locate_pair, pair_report, parametric_view, shipped_curve,
                         similarity_view, start_curve)
 from .saved_runs import (RUN_COLUMNS, all_runs, checked_run, default_run, default_run_pick,
                          example_runs_root, published_rows, run_choices, run_detail, run_files,
@@ -39,7 +39,7 @@ from .views import (CurveView, LikelihoodView, LocateView, PairView, ParametricV
 
 
 __all__ = ["MODELS", "JOBS", "UI_EVAL_LIMIT", "COMPARED", "RUN_COLUMNS", "PUBLISHED_COLUMNS",
-           "TOY_TASKS", "task_choices", "GATE", "HeavyGate", "QuotaExceeded", "session_ended", "session_seen", "tidy_runs", "LabError", "JobRegistry", "Snapshot", "TransferJob", "LocateView",
+           "TOY_TASKS", "task_choices", "shipped_ladder_view", "GATE", "HeavyGate", "QuotaExceeded", "session_ended", "session_seen", "tidy_runs", "LabError", "JobRegistry", "Snapshot", "TransferJob", "LocateView",
            "PairView", "ParametricView", "QuickEvalView", "RunDetailView", "RunsView",
            "SimilarityView", "TransferView", "CurveView", "curve_views", "shipped_curve",
            "start_curve", "LikelihoodView", "likelihood_view", "default_prompt",

@@ -13,8 +13,10 @@ from .. import paper, policy
 from ..analyse import (METRICS, compare_layer_attribution, locate_stability,
                        parametric_similarity, representation_similarity)
 from ..curve import incompatibility_curve
-from ..figures import (incompatibility_curve_figure, layer_score_curves, neuron_score_map,
-                       parametric_curves, published_reference_table, similarity_heatmaps)
+from ..ladder import shipped_ladder
+from ..figures import (incompatibility_curve_figure, ladder_figure, layer_score_curves,
+                       neuron_score_map, parametric_curves, published_reference_table,
+                       similarity_heatmaps)
 from ..locate import KINDS, LocateConfig, LocateResult, locate
 from ..models import ModelShape, resolve_ref
 from ..models.loading import ASSETS_DIR, ref_availability
@@ -25,7 +27,7 @@ from ..tasks import get_task, render_chat
 from .inputs import LabError, as_int, as_text, readable
 from .jobs import JOBS, Job
 from .views import (CurveView, LocateView, PairView, ParametricView, SimilarityView,
-                    curve_markdown, locate_summary, model_card, similarity_notes,
+                    curve_markdown, ladder_markdown, locate_summary, model_card, similarity_notes,
                     stability_markdown, token_label, verdict_markdown)
 
 ROLES = ("teacher", "student")
@@ -229,6 +231,15 @@ def shipped_curve(teacher: str, student: str, task: str = "facts") -> CurveView:
     return CurveView(incompatibility_curve_figure(curve),
                      curve_markdown(curve, f"Precomputed by `python -m pkt_core curve` in "
                                     f"{curve['seconds']:.0f} s."))
+
+
+def shipped_ladder_view(task: str = "facts") -> tuple[Any, str]:
+    """The precomputed scale ladder (figure, table), or (None, how to make it)."""
+    ladder = shipped_ladder(task)
+    if ladder is None:
+        return None, ("No ladder is shipped for this task: `python -m pkt_core ladder --task "
+                      f"{task} --json` computes it.")
+    return ladder_figure(ladder), ladder_markdown(ladder)
 
 
 def start_curve(teacher: str, student: str, task: str, points: Any = 5, seeds: Any = 3,

@@ -311,3 +311,28 @@ class RunDetailView:
     summary: str
     loss: Any
     config: dict[str, Any]
+
+
+def ladder_markdown(ladder: dict[str, Any]) -> str:
+    """The ladder's pairs as a table: ratio, similarity, the Seeking-style piece, locate agreement
+    and, where shipped, the facts change from the teacher beside its shuffled control."""
+    def change(p: dict[str, Any], row: str) -> str:
+        cell = p.get("transfer", {}).get("rows", {}).get(row, {}).get(ladder.get("task", "facts"))
+        return "—" if not cell else (f"{cell['change']:+.3f} [{cell['ci95'][0]:+.3f}, "
+                                     f"{cell['ci95'][1]:+.3f}]")
+
+    lines = ["| teacher → student | params ratio | mean CKA | mean signed cos | cos(BA, W) "
+             "Seeking-style | locate ρ FFN / attn | Seeking change | … from the shuffled teacher |",
+             "|---|---|---|---|---|---|---|---|"]
+    for p in sorted(ladder["pairs"], key=lambda p: p["param_ratio"]):
+        mean = {k: sum(p[k].values()) / len(p[k]) for k in ("cka", "cosine", "parametric")}
+        rho = [p["locate"][k]["spearman"] for k in ("ffn", "attn")]
+        rho_text = " / ".join("n/a" if r is None else f"{r:+.2f}" for r in rho)
+        lines.append(f"| `{p['teacher']}` → `{p['student']}`{' (same size)' if p['same_size'] else ''}"
+                     f" | {p['param_ratio']:.1f}× | {mean['cka']:.3f} | {mean['cosine']:.3f} | "
+                     f"{mean['parametric']:+.3f} | {rho_text} | {change(p, 'seeking')} | "
+                     f"{change(p, 'seeking@shuffled')} |")
+    return ("\n".join(lines) + f"\n\nPrecomputed by `python -m pkt_core ladder` on "
+            f"`{ladder.get('task')}` ({ladder.get('n_texts')} test texts, {ladder.get('n_examples')} "
+            f"located examples) in {ladder.get('seconds', 0):.0f} s; see docs/INCOMPATIBILITY.md "
+            "for what it answers.")

@@ -79,7 +79,7 @@ def embedded_models() -> list[str]:
 
 
 def embedded_role(name: str) -> str | None:
-    for role in ("teacher", "student", "middle"):
+    for role in ("teacher", "student", "middle", "sibling"):
         if name.endswith(f"-{role}"):
             return role
     return None
