@@ -208,6 +208,9 @@ def model_card(size: Size, n_params: int, log: dict[str, Any], scores: dict[str,
              f"({log['tokens_per_s']:,} tokens/s) |",
              "| weights | bfloat16 safetensors (load as fp32 on CPU) |",
              f"| seed | world {build['seed']}, world_size {build['world_size']} |"]
+    if size.init_offset:
+        lines.append(f"| initialisation | seed + {size.init_offset}: the same tokens in the same "
+                     "order as its same-shape sibling, from another random start |")
     if build.get("build_seconds"):
         lines.append(f"| whole family build (`zoo build`: corpus, tokenizer, every size, scoring) | "
                      f"{build['build_seconds'] / 60:.1f} min |")
@@ -374,6 +377,12 @@ def build_zoo(out_dir: str | Path | None = None, *, seed: int = 0, tokens: int |
              "threads": "1 per model, sizes in parallel" if parallel else 2, "notes": NOTES,
              "history": history, "python": platform.python_version(), "torch": torch.__version__,
              "build_seconds": round(time.perf_counter() - started, 1)}
+    return _write_family(out, tokens, build, results)
+
+
+def _write_family(out: Path, tokens: int, build: dict[str, Any],
+                  results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every card and scores.json, build_summary.json and build_results.json; the summary."""
     write_cards(out, build, results)
     summary = {"out": _shown_path(out), "tokens": tokens, "seconds": build["build_seconds"],
                "models": {n: {"params": r["params"], "train_seconds": r["train"]["seconds"],
@@ -383,3 +392,27 @@ def build_zoo(out_dir: str | Path | None = None, *, seed: int = 0, tokens: int |
     (out / "build_results.json").write_text(json.dumps({"build": build, "results": results},
                                                        indent=2) + "\n")
     return summary
+
+
+def add_members(built: str | Path, out: str | Path | None = None) -> dict[str, Any]:
+    """Adopt the members another `zoo build --sizes …` run trained (same seed, world, tokens and
+    tokenizer, checked) into the family at `out`: their folders are copied, build_results.json is
+    merged, every card is rewritten and the family's build time is the sum of both runs."""
+    import shutil
+
+    built, out = Path(built), Path(out) if out else DEFAULT_OUT
+    new, old = (json.loads((d / "build_results.json").read_text()) for d in (built, out))
+    for key in ("seed", "world_size", "vocab", "corpus"):
+        if new["build"].get(key) != old["build"].get(key):
+            raise ValueError(f"the two builds differ in {key}: not the same token stream")
+    tokenizers = {(d / name / "tokenizer.json").read_bytes()
+                  for d, res in ((built, new), (out, old)) for name in res["results"]}
+    if len(tokenizers) != 1:
+        raise ValueError("the two builds trained different tokenizers")
+    for name in new["results"]:
+        shutil.rmtree(out / name, ignore_errors=True)
+        shutil.copytree(built / name, out / name)
+    build = {**old["build"], "build_seconds": round(old["build"]["build_seconds"]
+                                                   + new["build"]["build_seconds"], 1)}
+    tokens = json.loads((out / "build_summary.json").read_text())["tokens"]
+    return _write_family(out, tokens, build, {**old["results"], **new["results"]})

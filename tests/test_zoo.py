@@ -165,3 +165,22 @@ def test_shipped_scores_reproduce_through_the_cli(key, task, capsys):
     out = capsys.readouterr().out
     score = json.loads(out[out.index("{"):])["score"]
     assert abs(score - saved) <= 0.01, (score, saved)
+
+
+def test_members_trained_in_another_run_join_the_family(tmp_path):
+    """`add_members` adopts a second run's members (same seed, world, tokens) and rewrites every
+    card; a run on another seed is refused (its tokens differ)."""
+    from pkt_core.zoo import add_members
+
+    family, extra, other = tmp_path / "family", tmp_path / "extra", tmp_path / "other"
+    build_zoo(family, micro=True, progress=False, sizes=("student", "teacher"))
+    build_zoo(extra, micro=True, progress=False, sizes=("sibling",))
+    summary = add_members(extra, family)
+    assert set(summary["models"]) == {"pkt-micro-student", "pkt-micro-teacher", "pkt-micro-sibling"}
+    saved = json.loads((family / "build_results.json").read_text())
+    card = (family / "pkt-micro-student" / "README.md").read_text()
+    assert "pkt-micro-sibling" in card and set(saved["results"]) == set(summary["models"])
+    assert "another random start" in (family / "pkt-micro-sibling" / "README.md").read_text()
+    build_zoo(other, micro=True, progress=False, sizes=("middle",), seed=1)
+    with pytest.raises(ValueError, match="differ"):
+        add_members(other, family)
