@@ -126,6 +126,10 @@ def test_the_lab_in_a_browser(page, server):
     assert plots_in(page, "#curve") == 1
     assert "shuffled control" in page.locator("#curve-notes").inner_text()
     shot(page, "07-curve", element="#curve")
+    # the shipped scale ladder: every pair of the family against its parameter ratio
+    page.locator("#ladder").scroll_into_view_if_needed()
+    assert plots_in(page, "#ladder") == 1 and "sibling" in page.locator("#ladder-notes").inner_text()
+    shot(page, "09-ladder", element="#ladder")
 
     # 3. locate: layer curves and neuron maps
     open_tab(page, "Locate")

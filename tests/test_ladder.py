@@ -71,6 +71,6 @@ def test_the_ladder_figure_marks_the_sibling_and_says_how_to_read_it(micro_ladde
     from pkt_core.figures import caption_of, ladder_figure
 
     fig = ladder_figure(micro_ladder[0])
-    stars = [s for t in fig.data if t.marker and isinstance(t.marker.symbol, tuple)
-             for s in t.marker.symbol if s == "star"]
-    assert stars and "How to read" in caption_of(fig) and "sibling" in caption_of(fig)
+    stars = [t for t in fig.data if t.marker and t.marker.symbol == "star"]
+    assert len(stars) == 1 and stars[0].x == (1.0,), "the sibling pair is starred at ratio 1"
+    assert "How to read" in caption_of(fig) and "sibling" in caption_of(fig)

@@ -113,9 +113,9 @@ def test_shipped_cards_are_what_the_builder_writes_from_build_results():
     saved = json.loads((DEFAULT_OUT / "build_results.json").read_text())
     build, results = saved["build"], saved["results"]
     assert build["notes"] == NOTES
-    assert not any(note.startswith(("History", "SHIPPED")) for note in NOTES)
+    assert not any(note.startswith(("History", "SHIPPED", "ADDED")) for note in NOTES)
     assert [h.split(" (")[0] for h in build["history"]] == \
-        ["History 1", "History 2-4", "History 5", "History 6", "SHIPPED"]
+        ["History 1", "History 2-4", "History 5", "History 6", "SHIPPED", "ADDED"]
     others = {name: r["scores"] for name, r in results.items()}
     for name, r in results.items():
         card = (DEFAULT_OUT / name / "README.md").read_text()
@@ -143,7 +143,7 @@ def test_shipped_assets_fit_the_budget():
 
 
 def test_shipped_scores_are_well_formed():
-    for key in ("student", "teacher"):
+    for key in FAMILY:
         saved = json.loads((_shipped(FAMILY[key].name) / "scores.json").read_text())
         assert saved["split"] == "test" and saved["training_tokens"] > 0
         for task in ("facts", "arith", "complete", "write"):
@@ -151,7 +151,7 @@ def test_shipped_scores_are_well_formed():
             assert 0.0 <= saved["scores"][task]["score"] <= 1.0
 
 
-@pytest.mark.parametrize("key", ["student", "teacher"])
+@pytest.mark.parametrize("key", list(FAMILY))
 @pytest.mark.parametrize("task", ["facts", "arith"])
 def test_shipped_scores_reproduce_through_the_cli(key, task, capsys):
     """scores.json is what `python -m pkt_core evaluate --split test` prints (± 1 point); the

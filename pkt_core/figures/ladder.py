@@ -24,9 +24,7 @@ def _similarity_traces(fig: go.Figure, pairs: list[Mapping[str, Any]]) -> None:
     for module in pairs[0]["cka"]:
         fig.add_trace(go.Scatter(
             x=ratios, y=[p["cka"][module] for p in pairs], mode="markers", name=module,
-            legendgroup=module, marker={"color": MODULE_COLOURS.get(module), "size": 9,
-                                        "symbol": ["star" if p["same_size"] else "circle"
-                                                   for p in pairs]},
+            legendgroup=module, marker={"color": MODULE_COLOURS.get(module), "size": 9},
             text=labels, hovertemplate="%{text}<br>ratio %{x:.1f}×<br>CKA %{y:.3f}<extra>"
                                        + module + "</extra>"), row=1, col=1)
     mean = [float(np.mean(list(p["cka"].values()))) for p in pairs]
@@ -34,10 +32,15 @@ def _similarity_traces(fig: go.Figure, pairs: list[Mapping[str, Any]]) -> None:
     fig.add_trace(go.Scatter(x=[ratios[i] for i in order], y=[mean[i] for i in order],
                              mode="lines", name="mean of modules", line={"color": "#444"}),
                   row=1, col=1)
-    for p, m in zip(pairs, mean):
-        if p["same_size"]:
-            fig.add_annotation(x=np.log10(p["param_ratio"]), y=m, text="sibling (same size)",
-                               showarrow=True, arrowhead=2, ax=60, ay=-30, row=1, col=1)
+    same = [(p, m) for p, m in zip(pairs, mean) if p["same_size"]]
+    if same:  # the same-size sibling pair: its mean as a star, and said in words
+        fig.add_trace(go.Scatter(x=[p["param_ratio"] for p, _ in same], y=[m for _, m in same],
+                                 mode="markers", name="same-size sibling pair (mean)",
+                                 marker={"symbol": "star", "size": 16, "color": "#444"}),
+                      row=1, col=1)
+        fig.add_annotation(x=np.log10(same[0][0]["param_ratio"]), y=same[0][1],
+                           text="sibling (same size)", showarrow=True, arrowhead=2, ax=60,
+                           ay=-30, row=1, col=1)
 
 
 def _transfer_traces(fig: go.Figure, pairs: list[Mapping[str, Any]], task: str) -> int:
@@ -51,8 +54,10 @@ def _transfer_traces(fig: go.Figure, pairs: list[Mapping[str, Any]], task: str) 
             cells = [(x, c) for x, c in cells if c]
             if not cells:
                 continue
-            fig.add_trace(go.Scatter(
-                x=[x for x, _ in cells], y=[c["change"] for _, c in cells], mode="markers",
+            nudge = {(row, control): 0.94 + 0.04 * i for i, (row, control) in
+                     enumerate((r, c) for r in _TRANSFERS for c in (False, True))}[(row, control)]
+            fig.add_trace(go.Scatter(  # nudged apart on x so a control never hides its transfer
+                x=[x * nudge for x, _ in cells], y=[c["change"] for _, c in cells], mode="markers",
                 name=f"{label} from {'the shuffled teacher' if control else 'the teacher'}",
                 marker={"symbol": "circle-open" if control else "circle", "size": 10},
                 error_y={"type": "data", "symmetric": False,
