@@ -1,0 +1,385 @@
+"""Real-scale shapes with random weights: load, locate, LaTen step, Seeking, LoRA. Prints one JSON object.
+
+Pairs (teacher → student) built from configs with the real published shapes and random weights:
+SmolLM2-360M → 135M, Qwen2.5-1.5B → 0.5B (GQA) and Llama-2-13B → 7B. They use the embedded
+pkt-tiny-student tokenizer (its ids all lie inside every real vocabulary). Per shape: load time;
+locate seconds per example (one locate() call per model and example) beside the "unavoidable"
+products alone (W_U·diag(g)·W_down and W_U·diag(g)·W_o for every layer of both models, in the
+chunks locate() uses — recomputed on every call when the LocateCache cannot hold them); a LaTen
+step without locate (translate + inject, forward/backward, optimiser); Seeking sensitivity for a
+couple of examples; LoRA tokens/s; peak RSS (and peak GPU memory on CUDA). A shape whose estimated
+memory (parameters × 4 bytes fp32 × 3 on CPU, × 2 bytes bf16 × 3 on CUDA) exceeds what is available
+is skipped and "skipped" says why. The temporary models are always removed.
+
+    python benchmarks/bench_scale.py [--only smollm2,qwen25,llama2] [--device cpu|cuda]
+                                     [--examples 2] [--out DIR] [--tiny]
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI and the app run (see README)
+
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKENIZER_DIR = ROOT / "assets" / "models" / "pkt-tiny-student"
+# name: (family, teacher shape, student shape); shape = (layers, hidden, heads, kv heads, ffn, vocab)
+SHAPES = {
+    "smollm2": ("llama", (32, 960, 15, 5, 2560, 49152), (30, 576, 9, 3, 1536, 49152)),
+    "qwen25": ("qwen2", (28, 1536, 12, 2, 8960, 151936), (24, 896, 14, 2, 4864, 151936)),
+    "llama2": ("llama", (40, 5120, 40, 40, 13824, 32000), (32, 4096, 32, 32, 11008, 32000)),
+}
+TINY_SHAPES = {  # the same pairs in miniature (same families, GQA kept), for tests and CPU checks
+    "smollm2": ("llama", (4, 60, 3, 1, 160, 3072), (3, 36, 3, 1, 96, 3072)),
+    "qwen25": ("qwen2", (4, 96, 6, 2, 240, 3200), (3, 56, 7, 1, 128, 3200)),
+    "llama2": ("llama", (4, 80, 4, 4, 216, 3000), (3, 64, 4, 4, 172, 3000)),
+}
+TEXT = ("the capital of velora is amrit and its river runs north past old towns where people "
+        "trade salt for copper coins every spring season").split()
+
+
+def param_count(shape: tuple) -> int:
+    layers, d, heads, kv, ffn, vocab = shape
+    hd = d // heads
+    per_layer = 2 * d * heads * hd + 2 * d * kv * hd + 3 * d * ffn + 2 * d
+    return 2 * vocab * d + layers * per_layer + d  # untied embeddings, as random_config builds them
+
+
+def available_bytes(device: str) -> int:
+    if device == "cuda":
+        return torch.cuda.mem_get_info()[0]
+    with open("/proc/meminfo") as fh:
+        info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh}
+    return info.get("MemAvailable", info["MemTotal"])
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class PeakRSS:
+    """Samples RSS every 5 ms in a thread; `.peak` = the highest value seen inside the block."""
+
+    def __enter__(self):
+        self.peak = rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, rss_mb())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mb())
+
+
+def note(message: str) -> None:  # progress on stderr: how far a run got if it is cut short
+    print(f"[bench_scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def save_shape(out: Path, family: str, shape: tuple, seed: int, dtype: torch.dtype,
+               device: str = "cpu") -> Path:
+    """A random model of `shape` saved with the embedded tokenizer; returns its directory. Built on
+    `device` (random init of a 13B model is minutes on a CPU, seconds on a GPU)."""
+    from transformers import AutoModelForCausalLM
+
+    from pkt_core.models.synthetic import random_config
+
+    layers, d, heads, kv, ffn, vocab = shape
+    config = random_config(family, n_layers=layers, hidden=d, ffn=ffn, n_heads=heads, n_kv_heads=kv,
+                           vocab=vocab, max_positions=4096)
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, torch_dtype=dtype)
+    model.save_pretrained(out)
+    del model
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (TOKENIZER_DIR / name).is_file():
+            shutil.copy(TOKENIZER_DIR / name, out / name)
+    return out
+
+
+def make_examples(n: int, seed: int, words: tuple[int, int] = (40, 60)):
+    from pkt_core.tasks import Example
+
+    rng = random.Random(seed)
+    return [Example(f"s{i}", " ".join(rng.choice(TEXT) for _ in range(rng.randint(*words))),
+                    " " + " ".join(rng.choice(TEXT) for _ in range(6))) for i in range(n)]
+
+
+def text_task(examples):
+    from pkt_core.tasks.base import Task
+
+    class _TextTask(Task):
+        name, kind = "bench-scale-text", "exact"
+
+        def load_examples(self):
+            return examples
+
+    return _TextTask()
+
+
+def unavoidable_seconds(loaded, config) -> float:
+    """W_U·diag(g)·W_down and W_U·diag(g)·W_o for every layer, in locate()'s chunks (one pass)."""
+    from pkt_core.locate import unembed_neuron_matrices
+
+    model, spec = loaded.model, loaded.spec
+    vocab, d = model.get_output_embeddings().weight.shape
+    ffn = model.config.intermediate_size
+    chunk = max(1, (config.memory_budget_mb * 2**20 // 4) // (4 * (vocab + d)))
+    start = time.perf_counter()
+    with torch.no_grad():
+        for layer in range(model.config.num_hidden_layers):
+            for k0 in range(0, ffn, chunk):
+                unembed_neuron_matrices(model, spec, layer, slice(k0, k0 + chunk))
+    if loaded.device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def bench_locate(engine, examples) -> tuple[dict, list]:
+    """One locate() per model and example (LaTen's caches), and the unavoidable products alone."""
+    from pkt_core.locate import locate
+
+    t, s = engine.teacher, engine.student
+    per_example, results, parts = [], [], {"teacher": [], "student": []}
+    for ex in examples:
+        pair = (ex.prompt, ex.answer)
+        t_res, t_s = _timed(lambda: locate(t.model, t.tokenizer, t.spec, [pair], engine.loc_config,
+                                           cache=engine.caches[0]))
+        s_res, s_s = _timed(lambda: locate(s.model, s.tokenizer, s.spec, [pair], engine.loc_config,
+                                           cache=engine.caches[1]))
+        per_example.append(t_s + s_s)
+        parts["teacher"].append(t_res.timings)
+        parts["student"].append(s_res.timings)
+        results.append((t_res, s_res))
+    unavoidable = unavoidable_seconds(t, engine.loc_config) + unavoidable_seconds(s, engine.loc_config)
+    n = len(examples)
+    by_part = {role: {k: round(sum(p[k] for p in ps) / n, 3) for k in ps[0]} for role, ps in parts.items()}
+    return {"seconds_per_example": round(sum(per_example) / n, 3),
+            "first_example_seconds": round(per_example[0], 3),
+            "unavoidable_seconds_per_example": round(unavoidable, 3),
+            "ratio": round(sum(per_example) / n / unavoidable, 3) if unavoidable else None,
+            "seconds_by_part": by_part,
+            "used_matrix_cache": bool(results[-1][0].used_matrix_cache),
+            "tokens_per_example": len(t.tokenizer(examples[0].prompt + examples[0].answer,
+                                                  add_special_tokens=False)["input_ids"]),
+            "unavoidable_tflop": round(sum(unavoidable_flop(m) for m in (t, s)) / 1e12, 2)}, results
+
+
+def unavoidable_flop(loaded) -> float:
+    c = loaded.model.config
+    width = c.num_attention_heads * (c.hidden_size // c.num_attention_heads)
+    return 2.0 * c.vocab_size * c.hidden_size * (c.intermediate_size + width) * c.num_hidden_layers
+
+
+def laten_steps(engine, located, task, examples, batch_size: int, max_len: int) -> dict:
+    """LaTen steps as they run, minus locate: translate + inject, forward/backward, optimiser."""
+    from pkt_core.paradigms.common import lm_batch, one_cycle_lr
+    from pkt_core.paradigms.laten import _per_example_loss
+
+    config, student = engine.config, engine.student
+    optimiser = torch.optim.AdamW(engine.hyper.parameters(), lr=config.lr,
+                                  weight_decay=config.weight_decay, betas=config.betas)
+    parts: dict[str, list[float]] = {"translate_inject": [], "forward_backward": [], "optimiser": []}
+    sync = torch.cuda.synchronize if engine.device.type == "cuda" else (lambda: None)
+    for step, (t_res, s_res) in enumerate(located):
+        loc = engine.select(t_res, s_res)
+        items = examples[:batch_size]
+        batch = lm_batch(student.tokenizer, task, items, max_len).to(engine.device)
+        t1 = time.perf_counter()
+        deltas = engine.translate(engine.extract(loc))
+        weights = engine.injected_weights(loc, deltas)
+        sync()
+        t2 = time.perf_counter()
+        loss = _per_example_loss(student.model, weights, batch).sum() + \
+            config.reg_weight * engine.regulariser(deltas) * len(items)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        sync()
+        t3 = time.perf_counter()
+        for group in optimiser.param_groups:
+            group["lr"] = one_cycle_lr(step, len(located), config.lr)
+        optimiser.step()
+        sync()
+        t4 = time.perf_counter()
+        for k, v in zip(parts, (t2 - t1, t3 - t2, t4 - t3)):
+            parts[k].append(v)
+        del loss, weights, deltas
+    timed = {k: v[1:] or v for k, v in parts.items()}  # the first step warms up when there are two
+    mean = {k: round(sum(v) / len(v), 4) for k, v in timed.items()}
+    return {"seconds": round(sum(mean.values()), 4), "parts": mean, "batch_examples": batch_size}
+
+
+def seeking_and_lora(teacher, student, task, examples, n_sens: int, lora_steps: int,
+                     batch_size: int, max_len: int) -> dict:
+    from pkt_core.paradigms.base import TransferContext
+    from pkt_core.paradigms.baselines import LoRAConfig
+    from pkt_core.paradigms.common import answer_loss, attach_lora, lm_batch
+    from pkt_core.paradigms.seeking import teacher_sensitivity
+
+    splits = {"extract": examples[:n_sens], "align": [], "train": examples, "test": []}
+    ctx = TransferContext(student, teacher, task, splits)
+    sens, sens_s = _timed(lambda: teacher_sensitivity(ctx, LoRAConfig().modules, n_sens, max_len))
+    del sens
+    gc.collect()
+    lora = attach_lora(student, LoRAConfig().modules, 16, 16.0, True)
+    lora.train()
+    opt = torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=3e-4)
+    tokens, seconds = 0, 0.0
+    for i in range(lora_steps + 1):  # step 0 warms up
+        batch = lm_batch(student.tokenizer, task, examples[:batch_size], max_len).to(student.device)
+        start = time.perf_counter()
+        loss = answer_loss(lora, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if student.device.type == "cuda":
+            torch.cuda.synchronize()
+        if i:
+            seconds += time.perf_counter() - start
+            tokens += int(batch.attention_mask.sum())
+    return {"seeking_sensitivity_seconds": round(sens_s, 3), "seeking_sensitivity_examples": n_sens,
+            "lora_tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+            "lora_steps_timed": lora_steps, "lora_batch_examples": batch_size}
+
+
+def bench_shape(name: str, spec: tuple, args, tmp: Path) -> dict:
+    from pkt_core.models import load_model
+    from pkt_core.paradigms.laten import LaTenConfig, LaTenEngine
+
+    family, t_shape, s_shape = spec
+    dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
+    note(f"{name}: building the random pair")
+    dirs = [save_shape(tmp / f"{name}-{role}", family, shape, seed, dtype, args.device)
+            for seed, (role, shape) in enumerate((("teacher", t_shape), ("student", s_shape)))]
+    if args.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    with PeakRSS() as mem:
+        (teacher, student), load_s = _timed(lambda: [load_model(str(d), device=args.device, dtype=dtype)
+                                                     for d in dirs])
+        engine = LaTenEngine(teacher, student, LaTenConfig())
+        examples = make_examples(max(args.examples, args.batch), 0)
+        task = text_task(examples)
+        loc, located = bench_locate(engine, examples[:args.examples])
+        step = laten_steps(engine, located, task, examples, args.batch, args.max_len)
+        del engine, located
+        gc.collect()
+        note(f"{name}: loaded in {load_s:.1f} s, locate {loc['seconds_per_example']} s/example, "
+             f"LaTen step {step['seconds']} s")
+        try:
+            rest = seeking_and_lora(teacher, student, task, examples, min(2, args.examples),
+                                    args.lora_steps, args.batch, args.max_len)
+        except torch.cuda.OutOfMemoryError as err:  # keep what was measured (Seeking keeps fp32 sums)
+            rest = {"seeking_lora_error": f"out of GPU memory: {str(err)[:200]}"}
+            gc.collect()
+            torch.cuda.empty_cache()
+    out = {"load_seconds": round(load_s, 2), "locate": loc, "laten_step_seconds_without_locate": step["seconds"],
+           "laten_step": step, **rest, "peak_rss_mb": round(mem.peak, 1),
+           "params": {"teacher": param_count(t_shape), "student": param_count(s_shape)},
+           "shapes": {"family": family, **{role: dict(zip(("layers", "hidden", "heads", "kv_heads", "ffn",
+                                                           "vocab"), shp))
+                                           for role, shp in (("teacher", t_shape), ("student", s_shape))}}}
+    if args.device == "cuda":
+        out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    del teacher, student
+    gc.collect()
+    if args.device == "cuda":
+        torch.cuda.empty_cache()
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
+def skip_reason(spec: tuple, device: str) -> str | None:
+    per_param = 2 if device == "cuda" else 4
+    params = param_count(spec[1]) + param_count(spec[2])
+    need, have = params * per_param * 3, available_bytes(device)
+    if need > have:
+        return (f"needs about {need / 2**30:.1f} GiB ({params / 1e9:.2f}B parameters × {per_param} bytes × 3) "
+                f"but {have / 2**30:.1f} GiB is available on {device}")
+    return None
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="smollm2,qwen25,llama2")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--examples", type=int, default=2)
+    parser.add_argument("--out", default=None, help="folder for the temporary models (removed at the end)")
+    parser.add_argument("--tiny", action="store_true", help="micro shapes (tests, CPU checks)")
+    parser.add_argument("--batch", type=int, default=4, help="examples per LaTen / LoRA step")
+    parser.add_argument("--max-len", type=int, default=256)
+    parser.add_argument("--lora-steps", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    return parser.parse_args(argv)
+
+
+def _exit_on_signal(signum, frame):  # SIGTERM (e.g. from `timeout`) → SystemExit, so `finally` cleans up
+    raise SystemExit(128 + signum)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is available")
+    torch.set_num_threads(args.threads)
+    shapes = TINY_SHAPES if args.tiny else SHAPES
+    only = [s for s in args.only.split(",") if s]
+    unknown = sorted(set(only) - set(shapes))
+    if unknown:
+        raise SystemExit(f"unknown shape(s) {unknown}; known: {sorted(shapes)}")
+    report: dict = {"device": args.device, "tiny": args.tiny, "examples": args.examples,
+                    "threads": torch.get_num_threads(),
+                    "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(default: spin)"),
+                    "skipped": {}}
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=args.out))
+    report["temp_dir"] = str(tmp)
+    try:
+        for name in only:
+            reason = skip_reason(shapes[name], args.device)
+            if reason:
+                report["skipped"][name] = reason
+                continue
+            report[name] = bench_shape(name, shapes[name], args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report["temp_dir_removed"] = not tmp.exists()
+    report["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
