@@ -30,11 +30,12 @@ from .analyse import (REPR_MODULES, compare_layer_attribution, parametric_simila
                       representation_similarity)
 from .locate import LocateConfig, locate
 from .models import embedded_models, embedded_role
+from .models.loading import ASSETS_DIR
 from .models.provider import MODELS
 from .tasks import get_task, render_chat
 
 DOCS_DIR = Path(__file__).resolve().parents[1] / "docs"
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "assets" / "ladder"
+SHIPPED_DIR = ASSETS_DIR / "ladder"
 # Rows of docs/RESULTS.json quoted per pair: each transfer and its shuffled-teacher control.
 TRANSFER_ROWS = ("seeking", "seeking@shuffled", "laten-lab", "laten-lab@shuffled")
 
@@ -69,18 +70,23 @@ def ladder_pairs(members: list[tuple[str, int]]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _locate_agreement(teacher: str, student: str, examples: list[tuple[str, str]]
-                      ) -> dict[str, dict[str, float | None]]:
-    """Mean layer-profile agreement of the two models over `examples` (as the Locate tab runs)."""
-    results = {}
-    for ref in (teacher, student):
+def _located(ref: str, examples: list[tuple[str, str]], cache: dict[str, list[Any]]) -> list[Any]:
+    """One model's locate results on the examples, computed once per ladder (each member is in
+    several pairs)."""
+    if ref not in cache:
         loaded = MODELS.get(ref)
-        results[ref] = [locate(loaded.model, loaded.tokenizer, loaded.spec, [ex], LocateConfig())
-                        for ex in examples]
+        cache[ref] = [locate(loaded.model, loaded.tokenizer, loaded.spec, [ex], LocateConfig())
+                      for ex in examples]
+    return cache[ref]
+
+
+def _locate_agreement(teacher: str, student: str, examples: list[tuple[str, str]],
+                      cache: dict[str, list[Any]]) -> dict[str, dict[str, float | None]]:
+    """Mean layer-profile agreement of the two models over `examples` (as the Locate tab runs)."""
+    pairs = list(zip(_located(teacher, examples, cache), _located(student, examples, cache)))
     out: dict[str, dict[str, float | None]] = {}
     for kind in ("ffn", "attn"):
-        comparisons = [compare_layer_attribution(t, s, kind)
-                       for t, s in zip(results[teacher], results[student])]
+        comparisons = [compare_layer_attribution(t, s, kind) for t, s in pairs]
         rho = [c.profile_spearman for c in comparisons if c.profile_spearman is not None]
         out[kind] = {"spearman": round(float(np.mean(rho)), 4) if rho else None,
                      "top_overlap": round(float(np.mean([c.top_overlap for c in comparisons])), 4)}
@@ -106,7 +112,8 @@ def shipped_transfer(teacher: str, student: str, docs: Path = DOCS_DIR) -> dict[
 
 
 def measure_pair(teacher: str, student: str, texts: list[str], examples: list[tuple[str, str]],
-                 params: dict[str, int], rank: int = 16) -> LadderPair:
+                 params: dict[str, int], rank: int = 16,
+                 located: dict[str, list[Any]] | None = None) -> LadderPair:
     t, s = MODELS.get(teacher), MODELS.get(student)
     means = {metric: representation_similarity(t, s, texts, metric=metric, max_tokens=768).mean
              for metric in ("cka", "cosine")}
@@ -117,7 +124,8 @@ def measure_pair(teacher: str, student: str, texts: list[str], examples: list[tu
         {m: round(v, 4) for m, v in means["cka"].items()},
         {m: round(v, 4) for m, v in means["cosine"].items()},
         {m: round(v["vs_original"], 4) for m, v in summary.items()},
-        _locate_agreement(teacher, student, examples), shipped_transfer(teacher, student))
+        _locate_agreement(teacher, student, examples, {} if located is None else located),
+        shipped_transfer(teacher, student))
 
 
 def build_ladder(task: str = "facts", n_texts: int = 24, n_examples: int = 4, rank: int = 16,
@@ -130,12 +138,12 @@ def build_ladder(task: str = "facts", n_texts: int = 24, n_examples: int = 4, ra
     task_obj = get_task(task)
     texts = [task_obj.full_text(ex) for ex in task_obj.split("test")[:n_texts]]
     examples = [(render_chat(ex.prompt), ex.answer) for ex in task_obj.split("extract")[:n_examples]]
-    params = dict(members)
+    params, located = dict(members), {}
     pairs = []
     for teacher, student in ladder_pairs(members):
         if progress:
             progress(f"{teacher} → {student}")
-        pairs.append(asdict(measure_pair(teacher, student, texts, examples, params, rank)))
+        pairs.append(asdict(measure_pair(teacher, student, texts, examples, params, rank, located)))
     return {"task": task, "n_texts": n_texts, "n_examples": n_examples, "rank": rank,
             "members": [{"name": n, "params": p, "role": embedded_role(n)} for n, p in members],
             "pairs": pairs, "seconds": round(time.perf_counter() - started, 1)}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pkt_core.effects import output_effects
-from pkt_core.models import inspect_model, load_model, resolve_ref
+from pkt_core.models import inspect_model, load_model
 from pkt_core.models.provider import ModelProvider
 from pkt_core.stats import paired_change_ci
 

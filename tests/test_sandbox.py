@@ -96,12 +96,14 @@ def process_cap(mode: str) -> int | None:
 
 
 def contained(mode: str, escaped: list, what: str) -> None:
-    """Adequate modes must hold; the rlimits mode may fail (a documented weakness) but must still run
-    a benign program."""
+    """Adequate modes must hold. The rlimits mode cannot stop every escape (a documented
+    weakness): what it must do is still run a benign program and call itself inadequate, which
+    is what makes public mode refuse the code tasks and local runs warn."""
     benign = run_program("def f(x):\n    return x + 1", "assert f(1) == 2", mode=mode)
     assert benign.passed, benign
-    if escaped and mode == "rlimits":
-        pytest.xfail(f"rlimits mode cannot stop {what}: {escaped}")
+    if mode == "rlimits":
+        assert not isolation_adequate(mode) and "inadequate" in isolation_label(mode), escaped
+        return
     assert not escaped, f"{what} escaped in mode {mode}: {escaped}"
 
 

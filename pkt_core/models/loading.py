@@ -189,11 +189,11 @@ def ref_availability(ref: ModelRef) -> str:
 
 
 def local_path(ref: ModelRef) -> Path:
-    """A directory holding the model's files, downloading a hub snapshot only when online, and
-    only after its config passed `config_check` (a 405B id never starts a weight download)."""
+    """A directory holding the model's files, downloading a hub snapshot only when online.
+    `load_model` checks the config (`checked_config`) before it calls this, so a 405B id never
+    starts a weight download."""
     if ref.path is not None:
         return ref.path
-    checked_config(ref)
     hub_id = ref.hub_id or ""
     cached = hub_cached_path(hub_id)
     if cached is not None and any(cached.glob("*.safetensors")):
