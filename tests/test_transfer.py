@@ -70,6 +70,43 @@ def test_seeking_init_leaves_the_students_function_unchanged(tiny_models, data_d
     assert lora_b and all(float(b.abs().sum()) > 0 for b in lora_b)
 
 
+def test_seeking_sensitivity_is_per_example_and_never_holds_every_gradient(tiny_models, data_dir):
+    """Σ_examples |θ ⊙ ∇θ L| equals an independent per-example computation, while at most one of the
+    teacher's weight gradients exists at any moment (the memory a 13B teacher cannot spare)."""
+    from pkt_core.models.architectures import block_part
+    from pkt_core.paradigms.common import LORA_MODULES, answer_loss, lm_batch
+    from pkt_core.paradigms.seeking import teacher_sensitivity
+
+    ctx = _context(tiny_models, data_dir)
+    teacher = ctx.teacher
+    weights = [block_part(teacher.model, teacher.spec, layer, name).weight
+               for layer in range(teacher.shape.n_layers) for name in LORA_MODULES]
+    held = []
+
+    def observe(_):  # registered first, so it runs before the sensitivity hook frees the gradient
+        held.append(sum(w.grad is not None for w in weights))
+
+    observers = [w.register_post_accumulate_grad_hook(observe) for w in weights]
+    try:
+        sens = teacher_sensitivity(ctx, LORA_MODULES, 3, 64)
+    finally:
+        for handle in observers:
+            handle.remove()
+    assert held and max(held) == 1
+    assert all(w.grad is None and not w.requires_grad for w in weights)
+    examples = (ctx.splits["extract"] + ctx.splits["align"])[:3]
+    for layer, name in [(0, "q_proj"), (teacher.shape.n_layers - 1, "down_proj")]:
+        w = block_part(teacher.model, teacher.spec, layer, name).weight
+        expected = torch.zeros_like(w, dtype=torch.float32)
+        for ex in examples:
+            w.requires_grad_(True)
+            loss = answer_loss(teacher.model, lm_batch(teacher.tokenizer, ctx.task, [ex], 64))
+            (grad,) = torch.autograd.grad(loss, [w])
+            w.requires_grad_(False)
+            expected += (w.detach().float() * grad.float()).abs()
+        torch.testing.assert_close(sens[(layer, name)], expected)
+
+
 @pytest.mark.parametrize("paradigm", ["seeking", "lora", "pissa"])
 def test_lora_paradigms_write_a_complete_run(tiny_models, data_dir, tmp_path, paradigm):
     result = run_transfer(_request(tiny_models, data_dir, tmp_path, paradigm))
