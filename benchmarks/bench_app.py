@@ -18,12 +18,14 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.scratch import scratch_dir  # noqa: E402
 TARGETS = {"cold_start_s": 10.0, "locate_warm_s": 2.0, "heatmaps_warm_s": 5.0,
            "compare_first_token_warm_s": 1.0}
 
@@ -79,7 +81,8 @@ def main() -> int:
     args = parser.parse_args()
 
     port = free_port()
-    runs = tempfile.mkdtemp(prefix="pkt-bench-runs-")
+    cleanup = ExitStack()  # the runs folder goes however the benchmark ends
+    runs = str(cleanup.enter_context(scratch_dir("pkt-bench-runs-")))
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "PKT_RUNS_DIR": runs,
            "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
@@ -135,6 +138,7 @@ def main() -> int:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        cleanup.close()
     print(json.dumps(out, indent=2))
     return 0
 

@@ -13,12 +13,12 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as app.py: no spin-waiting on small matmuls
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.scratch import scratch_dir  # noqa: E402
 from pkt_core.transfer import TransferRequest, prepare, run_transfer  # noqa: E402
 
 CASES = [("lora", "research", {"epochs": 1.0}), ("pissa", "research", {"epochs": 0.5}),
@@ -32,24 +32,25 @@ def main() -> None:
     parser.add_argument("--task", default="facts")
     parser.add_argument("--out", default=None, help="runs folder (default: a temp folder)")
     args = parser.parse_args()
-    out = Path(args.out or tempfile.mkdtemp(prefix="pkt-bench-estimate-"))
-    rows = []
-    for i, (paradigm, preset, settings) in enumerate(CASES):
-        request = TransferRequest(paradigm=paradigm, student="pkt-tiny-student",
-                                  teacher="pkt-tiny-teacher", task=args.task, preset=preset,
-                                  settings=settings, eval_limit=args.eval_limit,
-                                  out=str(out / f"{i}-{paradigm}"))
-        prepared = prepare(request)
-        result = run_transfer(prepared)
-        measured = result.metrics["seconds"]
-        rows.append({"paradigm": paradigm, "preset": preset, "settings": settings,
-                     "estimated_s": round(prepared.estimated_seconds, 2),
-                     "measured_s": measured,
-                     "ratio": round(measured / prepared.estimated_seconds, 2)})
-    ratios = [r["ratio"] for r in rows]
-    print(json.dumps({"eval_limit": args.eval_limit, "task": args.task, "runs": rows,
-                      "ratio_median": statistics.median(ratios), "ratio_min": min(ratios),
-                      "ratio_max": max(ratios)}, indent=2))
+    with scratch_dir("pkt-bench-estimate-") as tmp:  # runs go to --out (kept) or here (removed)
+        out = Path(args.out) if args.out else tmp
+        rows = []
+        for i, (paradigm, preset, settings) in enumerate(CASES):
+            request = TransferRequest(paradigm=paradigm, student="pkt-tiny-student",
+                                      teacher="pkt-tiny-teacher", task=args.task, preset=preset,
+                                      settings=settings, eval_limit=args.eval_limit,
+                                      out=str(out / f"{i}-{paradigm}"))
+            prepared = prepare(request)
+            result = run_transfer(prepared)
+            measured = result.metrics["seconds"]
+            rows.append({"paradigm": paradigm, "preset": preset, "settings": settings,
+                         "estimated_s": round(prepared.estimated_seconds, 2),
+                         "measured_s": measured,
+                         "ratio": round(measured / prepared.estimated_seconds, 2)})
+        ratios = [r["ratio"] for r in rows]
+        print(json.dumps({"eval_limit": args.eval_limit, "task": args.task, "runs": rows,
+                          "ratio_median": statistics.median(ratios), "ratio_min": min(ratios),
+                          "ratio_max": max(ratios)}, indent=2))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI and the app ru
 
 import torch  # noqa: E402
 
+from benchmarks.scratch import scratch_dir  # noqa: E402
 from pkt_core.evaluate import evaluate_task  # noqa: E402
 from pkt_core.models import embedded_models, load_model  # noqa: E402
 from pkt_core.models.synthetic import save_random_model  # noqa: E402
@@ -29,12 +29,12 @@ N_ITEMS = 32
 
 def main() -> None:
     torch.set_num_threads(2)
-    if "pkt-tiny-student" in embedded_models():
-        ref = "pkt-tiny-student"
-    else:
-        ref = str(save_random_model(Path(tempfile.mkdtemp()) / "m", n_layers=4, hidden=128,
-                                    ffn=344, n_heads=4))
-    loaded = load_model(ref)
+    with scratch_dir("pkt-bench-eval-") as tmp:  # the random model is loaded, then removed
+        if "pkt-tiny-student" in embedded_models():
+            ref = "pkt-tiny-student"
+        else:
+            ref = str(save_random_model(tmp / "m", n_layers=4, hidden=128, ffn=344, n_heads=4))
+        loaded = load_model(ref)
     report: dict = {"model": "pkt-tiny-student" if ref == "pkt-tiny-student" else "random 4x128",
                     "items_per_task": N_ITEMS, "tasks": {}}
     for name in TOY_TASKS:

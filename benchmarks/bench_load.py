@@ -34,11 +34,9 @@ import math
 import os
 import random
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -48,6 +46,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.scratch import scratch_dir  # noqa: E402
 from pkt_core.runs import run_size_bytes  # noqa: E402  (torch-light: runs.py imports torch only)
 
 TARGETS = {"errors": 0, "mismatches": 0, "light_p95_while_heavy_s": 2.0}
@@ -70,7 +69,7 @@ class Server:
     """`python app.py` in public mode, with its own runs folder, temp dir and Gradio cache."""
     family: Path
     port: int
-    work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pkt-bench-load-")))
+    work: Path  # runs, temp and Gradio cache folders live here (main's scratch_dir)
     proc: subprocess.Popen | None = None
 
     @property
@@ -543,18 +542,17 @@ def main() -> int:
     args = parser.parse_args()
 
     family = (ROOT / args.family).resolve()  # an absolute --family stays as it is
-    server = Server(family, args.port or free_port())
     rec = Recorder()
     machine = {"cpus": os.cpu_count(), "load_avg_before": [round(x, 2) for x in os.getloadavg()]}
-    try:
-        cold = server.start()
-        refs, extra = drive(args, server, rec)
-    finally:
-        server.stop()
-        if args.keep:
-            print(f"work folder kept: {server.work}", file=sys.stderr)
-        else:
-            shutil.rmtree(server.work, ignore_errors=True)
+    with scratch_dir("pkt-bench-load-", keep=args.keep) as work:
+        server = Server(family, args.port or free_port(), work)
+        try:
+            cold = server.start()
+            refs, extra = drive(args, server, rec)
+        finally:
+            server.stop()
+            if args.keep:
+                print(f"work folder kept: {server.work}", file=sys.stderr)
     machine["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     out = report(args, rec, refs, {"cold_start_s": round(cold, 1), **extra, "machine": machine})
     print(json.dumps(out, indent=2, ensure_ascii=False))

@@ -6,13 +6,15 @@ pkt-tiny-student tokenizer (its ids all lie inside every real vocabulary). Per s
 locate seconds per example (one locate() call per model and example) beside the "unavoidable"
 products alone (W_U·diag(g)·W_down and W_U·diag(g)·W_o for every layer of both models, in the
 chunks locate() uses — recomputed on every call when the LocateCache cannot hold them); a LaTen
-step without locate (translate + inject, forward/backward, optimiser); Seeking sensitivity for a
-couple of examples; LoRA tokens/s; peak RSS (and peak GPU memory on CUDA). A shape whose estimated
-memory (parameters × 4 bytes fp32 × 3 on CPU, × 2 bytes bf16 × 3 on CUDA) exceeds what is available
-is skipped and "skipped" says why. The temporary models are always removed.
+step without locate (translate, forward/backward through the injecting hooks, optimiser);
+Seeking sensitivity for a couple of examples; LoRA tokens/s; peak RSS (and peak GPU memory on
+CUDA), per phase beside budget.memory_phases' estimate for the same batch. A shape whose
+estimated peak (+15 %) exceeds the memory available is skipped and "skipped" says why. The
+temporary models are always removed (benchmarks/scratch.py). `--memory-table` prints README's
+table of estimated peaks per preset and exits.
 
     python benchmarks/bench_scale.py [--only smollm2,qwen25,llama2] [--device cpu|cuda]
-                                     [--examples 2] [--out DIR] [--tiny]
+                                     [--examples 2] [--out DIR] [--tiny] [--memory-table]
 """
 from __future__ import annotations
 
@@ -23,14 +25,14 @@ import os
 import random
 import resource
 import shutil
-import signal
 import sys
-import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.scratch import scratch_dir  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI and the app run (see README)
 
@@ -38,26 +40,73 @@ import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKENIZER_DIR = ROOT / "assets" / "models" / "pkt-tiny-student"
-# name: (family, teacher shape, student shape); shape = (layers, hidden, heads, kv heads, ffn, vocab)
+# name: (family, teacher shape, student shape); shape = (layers, hidden, heads, kv heads, ffn, vocab,
+# tied embeddings) as published (SmolLM2 and these Qwen2.5 sizes tie the output to the input
+# embedding, Llama-2 does not).
 SHAPES = {
-    "smollm2": ("llama", (32, 960, 15, 5, 2560, 49152), (30, 576, 9, 3, 1536, 49152)),
-    "qwen25": ("qwen2", (28, 1536, 12, 2, 8960, 151936), (24, 896, 14, 2, 4864, 151936)),
-    "llama2": ("llama", (40, 5120, 40, 40, 13824, 32000), (32, 4096, 32, 32, 11008, 32000)),
+    "smollm2": ("llama", (32, 960, 15, 5, 2560, 49152, True), (30, 576, 9, 3, 1536, 49152, True)),
+    "qwen25": ("qwen2", (28, 1536, 12, 2, 8960, 151936, True), (24, 896, 14, 2, 4864, 151936, True)),
+    "llama2": ("llama", (40, 5120, 40, 40, 13824, 32000, False), (32, 4096, 32, 32, 11008, 32000, False)),
 }
-TINY_SHAPES = {  # the same pairs in miniature (same families, GQA kept), for tests and CPU checks
-    "smollm2": ("llama", (4, 60, 3, 1, 160, 3072), (3, 36, 3, 1, 96, 3072)),
-    "qwen25": ("qwen2", (4, 96, 6, 2, 240, 3200), (3, 56, 7, 1, 128, 3200)),
-    "llama2": ("llama", (4, 80, 4, 4, 216, 3000), (3, 64, 4, 4, 172, 3000)),
+TINY_SHAPES = {  # the same pairs in miniature (same families, GQA and tying kept), for tests and CPU checks
+    "smollm2": ("llama", (4, 60, 3, 1, 160, 3072, True), (3, 36, 3, 1, 96, 3072, True)),
+    "qwen25": ("qwen2", (4, 96, 6, 2, 240, 3200, True), (3, 56, 7, 1, 128, 3200, True)),
+    "llama2": ("llama", (4, 80, 4, 4, 216, 3000, False), (3, 64, 4, 4, 172, 3000, False)),
 }
+PRESET_OF = {"smollm2": "SmolLM2 360M → 135M", "qwen25": "Qwen2.5 1.5B → 0.5B",
+             "llama2": "Llama-2 13B → 7B"}
 TEXT = ("the capital of velora is amrit and its river runs north past old towns where people "
         "trade salt for copper coins every spring season").split()
 
 
-def param_count(shape: tuple) -> int:
-    layers, d, heads, kv, ffn, vocab = shape
+def param_count(family: str, shape: tuple) -> int:
+    layers, d, heads, kv, ffn, vocab, tied = shape
     hd = d // heads
     per_layer = 2 * d * heads * hd + 2 * d * kv * hd + 3 * d * ffn + 2 * d
-    return 2 * vocab * d + layers * per_layer + d  # untied embeddings, as random_config builds them
+    if family == "qwen2":  # q, k and v carry biases
+        per_layer += heads * hd + 2 * kv * hd
+    return (1 if tied else 2) * vocab * d + layers * per_layer + d
+
+
+def model_shape(family: str, shape: tuple):
+    from pkt_core.models.architectures import ModelShape
+
+    layers, d, heads, kv, ffn, vocab, _ = shape
+    return ModelShape(family, layers, d, ffn, heads, kv, d // heads, vocab, param_count(family, shape))
+
+
+def estimated_phases(family: str, t_shape: tuple, s_shape: tuple, bytes_per_weight: int,
+                     batch: int = 16, max_len: int = 256, tokens: float | None = None) -> dict:
+    """budget.memory_phases for LaTen, Seeking and LoRA with the research's settings (LaTen: 15
+    align examples + its own per step; fine-tuning: micro-batches of 16), or a bench's batch."""
+    from pkt_core.budget import memory_phases
+    from pkt_core.paradigms.base import get_paradigm
+
+    teacher, student = model_shape(family, t_shape), model_shape(family, s_shape)
+    splits = {"extract": [None] * 20, "align": [None] * (batch - 1), "train": [None] * 1000}
+    out = {}
+    for name in ("laten", "seeking", "lora"):
+        paradigm = get_paradigm(name)
+        work = paradigm.work(paradigm.config_class(max_len=max_len), splits)
+        if name != "laten":
+            work = replace(work, micro_batch=batch)
+        out[name] = memory_phases(work, student, teacher if paradigm.needs_teacher else None,
+                                  bytes_per_weight, tokens)
+    return out
+
+
+def memory_table() -> str:
+    """README's table: the estimated peak of each preset in bf16 with the research's settings."""
+    gib = 2**30
+    rows = ["| pair | parameters (teacher + student) | both in bf16 | LaTen | Seeking | LoRA (student only) |",
+            "|---|---|---|---|---|---|"]
+    for name, (family, t_shape, s_shape) in SHAPES.items():
+        est = estimated_phases(family, t_shape, s_shape, 2)
+        pt, ps = param_count(family, t_shape), param_count(family, s_shape)
+        peaks = [max(est[p].values()) / gib for p in ("laten", "seeking", "lora")]
+        rows.append(f"| {PRESET_OF[name]} | {pt / 1e9:.2f}B + {ps / 1e9:.2f}B | "
+                    f"{(pt + ps) * 2 / gib:.1f} GiB | " + " | ".join(f"{v:.1f} GiB" for v in peaks) + " |")
+    return "\n".join(rows)
 
 
 def available_bytes(device: str) -> int:
@@ -93,6 +142,34 @@ class PeakRSS:
         self.peak = max(self.peak, rss_mb())
 
 
+class PhasePeaks:
+    """Peak RSS (and peak GPU memory on CUDA) of each named phase: `with peaks("locate"): ...`."""
+
+    def __init__(self, device: str) -> None:
+        self.device, self.rss_mb, self.gpu_mb = device, {}, {}
+
+    def __call__(self, phase: str):
+        peaks = self
+
+        class _Phase(PeakRSS):
+            def __enter__(self):
+                if peaks.device == "cuda":
+                    torch.cuda.reset_peak_memory_stats()
+                return super().__enter__()
+
+            def __exit__(self, *exc):
+                super().__exit__(*exc)
+                peaks.rss_mb[phase] = round(self.peak, 1)
+                if peaks.device == "cuda":
+                    peaks.gpu_mb[phase] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+
+        return _Phase()
+
+    def as_dict(self) -> dict:
+        return {"peak_rss_mb_by_phase": self.rss_mb,
+                **({"peak_gpu_mb_by_phase": self.gpu_mb} if self.device == "cuda" else {})}
+
+
 def note(message: str) -> None:  # progress on stderr: how far a run got if it is cut short
     print(f"[bench_scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -111,9 +188,10 @@ def save_shape(out: Path, family: str, shape: tuple, seed: int, dtype: torch.dty
 
     from pkt_core.models.synthetic import random_config
 
-    layers, d, heads, kv, ffn, vocab = shape
+    layers, d, heads, kv, ffn, vocab, tied = shape
     config = random_config(family, n_layers=layers, hidden=d, ffn=ffn, n_heads=heads, n_kv_heads=kv,
                            vocab=vocab, max_positions=4096)
+    config.tie_word_embeddings = tied
     torch.manual_seed(seed)
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, torch_dtype=dtype)
@@ -167,7 +245,9 @@ def unavoidable_seconds(loaded, config) -> float:
 
 
 def bench_locate(engine, examples) -> tuple[dict, list]:
-    """One locate() per model and example (LaTen's caches), and the unavoidable products alone."""
+    """One locate() per model and example (LaTen's caches), LaTen's batched locate_many, and the
+    unavoidable products alone (once per pass: per example for single calls, per batch for
+    locate_many)."""
     from pkt_core.locate import locate
 
     t, s = engine.teacher, engine.student
@@ -182,10 +262,16 @@ def bench_locate(engine, examples) -> tuple[dict, list]:
         parts["teacher"].append(t_res.timings)
         parts["student"].append(s_res.timings)
         results.append((t_res, s_res))
+    # LaTen's own mode: every extract example in one batched pass per model (the B products are made
+    # once per pass and serve all its examples), caches cleared so nothing is reused from above
+    for cache in engine.caches:
+        cache.clear()
+    _, batched_s = _timed(lambda: engine.locate_many([(ex.prompt, ex.answer) for ex in examples]))
     unavoidable = unavoidable_seconds(t, engine.loc_config) + unavoidable_seconds(s, engine.loc_config)
     n = len(examples)
     by_part = {role: {k: round(sum(p[k] for p in ps) / n, 3) for k in ps[0]} for role, ps in parts.items()}
     return {"seconds_per_example": round(sum(per_example) / n, 3),
+            "batched_seconds_per_example": round(batched_s / n, 3),
             "first_example_seconds": round(per_example[0], 3),
             "unavoidable_seconds_per_example": round(unavoidable, 3),
             "ratio": round(sum(per_example) / n / unavoidable, 3) if unavoidable else None,
@@ -203,14 +289,14 @@ def unavoidable_flop(loaded) -> float:
 
 
 def laten_steps(engine, located, task, examples, batch_size: int, max_len: int) -> dict:
-    """LaTen steps as they run, minus locate: translate + inject, forward/backward, optimiser."""
+    """LaTen steps as they run, minus locate: translate, forward/backward (injecting), optimiser."""
     from pkt_core.paradigms.common import lm_batch, one_cycle_lr
     from pkt_core.paradigms.laten import _per_example_loss
 
     config, student = engine.config, engine.student
     optimiser = torch.optim.AdamW(engine.hyper.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay, betas=config.betas)
-    parts: dict[str, list[float]] = {"translate_inject": [], "forward_backward": [], "optimiser": []}
+    parts: dict[str, list[float]] = {"translate": [], "forward_backward": [], "optimiser": []}
     sync = torch.cuda.synchronize if engine.device.type == "cuda" else (lambda: None)
     for step, (t_res, s_res) in enumerate(located):
         loc = engine.select(t_res, s_res)
@@ -218,11 +304,11 @@ def laten_steps(engine, located, task, examples, batch_size: int, max_len: int) 
         batch = lm_batch(student.tokenizer, task, items, max_len).to(engine.device)
         t1 = time.perf_counter()
         deltas = engine.translate(engine.extract(loc))
-        weights = engine.injected_weights(loc, deltas)
         sync()
         t2 = time.perf_counter()
-        loss = _per_example_loss(student.model, weights, batch).sum() + \
-            config.reg_weight * engine.regulariser(deltas) * len(items)
+        with engine.injecting(loc, deltas):
+            loss = _per_example_loss(student.model, batch).sum() + \
+                config.reg_weight * engine.regulariser(deltas) * len(items)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         sync()
@@ -234,24 +320,37 @@ def laten_steps(engine, located, task, examples, batch_size: int, max_len: int) 
         t4 = time.perf_counter()
         for k, v in zip(parts, (t2 - t1, t3 - t2, t4 - t3)):
             parts[k].append(v)
-        del loss, weights, deltas
+        del loss, deltas
     timed = {k: v[1:] or v for k, v in parts.items()}  # the first step warms up when there are two
     mean = {k: round(sum(v) / len(v), 4) for k, v in timed.items()}
     return {"seconds": round(sum(mean.values()), 4), "parts": mean, "batch_examples": batch_size}
 
 
 def seeking_and_lora(teacher, student, task, examples, n_sens: int, lora_steps: int,
-                     batch_size: int, max_len: int) -> dict:
+                     batch_size: int, max_len: int, peaks: PhasePeaks) -> dict:
     from pkt_core.paradigms.base import TransferContext
     from pkt_core.paradigms.baselines import LoRAConfig
-    from pkt_core.paradigms.common import answer_loss, attach_lora, lm_batch
     from pkt_core.paradigms.seeking import teacher_sensitivity
 
     splits = {"extract": examples[:n_sens], "align": [], "train": examples, "test": []}
     ctx = TransferContext(student, teacher, task, splits)
-    sens, sens_s = _timed(lambda: teacher_sensitivity(ctx, LoRAConfig().modules, n_sens, max_len))
-    del sens
+    with peaks("seeking_sensitivity"):
+        sens, sens_s = _timed(lambda: teacher_sensitivity(ctx, LoRAConfig().modules, n_sens, max_len))
+        sens_mb = sum(t.nbytes for t in sens.values()) / 2**20
+        del sens
     gc.collect()
+    with peaks("lora"):
+        tokens, seconds = _lora_steps(student, task, examples, lora_steps, batch_size, max_len)
+    return {"seeking_sensitivity_seconds": round(sens_s, 3), "seeking_sensitivity_examples": n_sens,
+            "seeking_sensitivity_sums_mb": round(sens_mb, 1),
+            "lora_tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+            "lora_steps_timed": lora_steps, "lora_batch_examples": batch_size}
+
+
+def _lora_steps(student, task, examples, lora_steps: int, batch_size: int, max_len: int):
+    from pkt_core.paradigms.baselines import LoRAConfig
+    from pkt_core.paradigms.common import answer_loss, attach_lora, lm_batch
+
     lora = attach_lora(student, LoRAConfig().modules, 16, 16.0, True)
     lora.train()
     opt = torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=3e-4)
@@ -268,9 +367,7 @@ def seeking_and_lora(teacher, student, task, examples, n_sens: int, lora_steps: 
         if i:
             seconds += time.perf_counter() - start
             tokens += int(batch.attention_mask.sum())
-    return {"seeking_sensitivity_seconds": round(sens_s, 3), "seeking_sensitivity_examples": n_sens,
-            "lora_tokens_per_second": round(tokens / seconds, 1) if seconds else None,
-            "lora_steps_timed": lora_steps, "lora_batch_examples": batch_size}
+    return tokens, seconds
 
 
 def bench_shape(name: str, spec: tuple, args, tmp: Path) -> dict:
@@ -282,35 +379,40 @@ def bench_shape(name: str, spec: tuple, args, tmp: Path) -> dict:
     note(f"{name}: building the random pair")
     dirs = [save_shape(tmp / f"{name}-{role}", family, shape, seed, dtype, args.device)
             for seed, (role, shape) in enumerate((("teacher", t_shape), ("student", s_shape)))]
-    if args.device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
+    peaks = PhasePeaks(args.device)
+    rss_before = rss_mb()  # the interpreter and torch: the estimates below leave this out
     with PeakRSS() as mem:
-        (teacher, student), load_s = _timed(lambda: [load_model(str(d), device=args.device, dtype=dtype)
-                                                     for d in dirs])
+        with peaks("load"):
+            (teacher, student), load_s = _timed(lambda: [load_model(str(d), device=args.device, dtype=dtype)
+                                                         for d in dirs])
         engine = LaTenEngine(teacher, student, LaTenConfig())
         examples = make_examples(max(args.examples, args.batch), 0)
         task = text_task(examples)
-        loc, located = bench_locate(engine, examples[:args.examples])
-        step = laten_steps(engine, located, task, examples, args.batch, args.max_len)
+        with peaks("locate"):
+            loc, located = bench_locate(engine, examples[:args.examples])
+        with peaks("laten_step"):
+            step = laten_steps(engine, located, task, examples, args.batch, args.max_len)
         del engine, located
         gc.collect()
         note(f"{name}: loaded in {load_s:.1f} s, locate {loc['seconds_per_example']} s/example, "
              f"LaTen step {step['seconds']} s")
         try:
             rest = seeking_and_lora(teacher, student, task, examples, min(2, args.examples),
-                                    args.lora_steps, args.batch, args.max_len)
+                                    args.lora_steps, args.batch, args.max_len, peaks)
         except torch.cuda.OutOfMemoryError as err:  # keep what was measured (Seeking keeps fp32 sums)
             rest = {"seeking_lora_error": f"out of GPU memory: {str(err)[:200]}"}
             gc.collect()
             torch.cuda.empty_cache()
     out = {"load_seconds": round(load_s, 2), "locate": loc, "laten_step_seconds_without_locate": step["seconds"],
-           "laten_step": step, **rest, "peak_rss_mb": round(mem.peak, 1),
-           "params": {"teacher": param_count(t_shape), "student": param_count(s_shape)},
+           "laten_step": step, **rest, "peak_rss_mb": round(mem.peak, 1), **peaks.as_dict(),
+           "params": {"teacher": param_count(family, t_shape), "student": param_count(family, s_shape)},
+           "rss_before_load_mb": round(rss_before, 1),
+           "estimated_mb_by_phase": estimates(family, t_shape, s_shape, dtype, args, loc),
            "shapes": {"family": family, **{role: dict(zip(("layers", "hidden", "heads", "kv_heads", "ffn",
-                                                           "vocab"), shp))
+                                                           "vocab", "tied"), shp))
                                            for role, shp in (("teacher", t_shape), ("student", s_shape))}}}
     if args.device == "cuda":
-        out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        out["peak_gpu_mb"] = max(peaks.gpu_mb.values())  # each phase resets the peak counter
     del teacher, student
     gc.collect()
     if args.device == "cuda":
@@ -320,13 +422,27 @@ def bench_shape(name: str, spec: tuple, args, tmp: Path) -> dict:
     return out
 
 
+def estimates(family: str, t_shape: tuple, s_shape: tuple, dtype, args, loc: dict) -> dict:
+    """The memory model's phases for this run's batch and tokens, beside the measured peaks."""
+    est = estimated_phases(family, t_shape, s_shape, torch.finfo(dtype).bits // 8, args.batch,
+                           args.max_len, loc["tokens_per_example"])
+    mb = {p: {k: round(v / 2**20, 1) for k, v in phases.items()} for p, phases in est.items()}
+    # the bench's phases, in its order: load, locate, laten_step, seeking_sensitivity, lora
+    return {"load": mb["laten"]["weights"], "locate": mb["laten"]["locate"],
+            "laten_step": mb["laten"]["training"], "seeking_sensitivity": mb["seeking"]["teacher sensitivity"],
+            "lora": mb["seeking"]["training"]}
+
+
 def skip_reason(spec: tuple, device: str) -> str | None:
+    """Skip a pair whose estimated peak (budget.memory_phases, the bench's batch) would not fit."""
     per_param = 2 if device == "cuda" else 4
-    params = param_count(spec[1]) + param_count(spec[2])
-    need, have = params * per_param * 3, available_bytes(device)
+    est = estimated_phases(spec[0], spec[1], spec[2], per_param, batch=4)
+    need = max(max(phases.values()) for phases in est.values()) * 1.15  # + the allocator's slack
+    have = available_bytes(device)
     if need > have:
-        return (f"needs about {need / 2**30:.1f} GiB ({params / 1e9:.2f}B parameters × {per_param} bytes × 3) "
-                f"but {have / 2**30:.1f} GiB is available on {device}")
+        params = param_count(spec[0], spec[1]) + param_count(spec[0], spec[2])
+        return (f"needs about {need / 2**30:.1f} GiB ({params / 1e9:.2f}B parameters, {per_param} bytes each, "
+                f"estimated peak + 15 %) but {have / 2**30:.1f} GiB is available on {device}")
     return None
 
 
@@ -341,16 +457,16 @@ def parse_args(argv=None):
     parser.add_argument("--max-len", type=int, default=256)
     parser.add_argument("--lora-steps", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--memory-table", action="store_true",
+                        help="print README's table of estimated peaks per preset (bf16) and exit")
     return parser.parse_args(argv)
-
-
-def _exit_on_signal(signum, frame):  # SIGTERM (e.g. from `timeout`) → SystemExit, so `finally` cleans up
-    raise SystemExit(128 + signum)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_signal)
+    if args.memory_table:
+        print(memory_table())
+        return
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available")
     torch.set_num_threads(args.threads)
@@ -363,19 +479,14 @@ def main(argv=None) -> None:
                     "threads": torch.get_num_threads(),
                     "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(default: spin)"),
                     "skipped": {}}
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=args.out))
-    report["temp_dir"] = str(tmp)
-    try:
+    with scratch_dir("bench-scale-", parent=args.out) as tmp:
+        report["temp_dir"] = str(tmp)
         for name in only:
             reason = skip_reason(shapes[name], args.device)
             if reason:
                 report["skipped"][name] = reason
                 continue
             report[name] = bench_shape(name, shapes[name], args, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     report["temp_dir_removed"] = not tmp.exists()
     report["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(report, indent=2))

@@ -2,7 +2,7 @@
 
 Per LaTen step, split into: locate (LaTen locates all its extract examples up front in one batched
 pass per model, `LaTenEngine.locate_many`; its time is spread over the steps — one locate() call
-per model and step is timed beside it for reference), translate + inject, the 16-example
+per model and step is timed beside it for reference), translate, the 16-example
 forward/backward, optimiser; Seeking sensitivity and extraction; LoRA fine-tuning tokens/s; peak RSS.
 For reference pair A (random teacher 8×256 / student 4×128, vocabulary 3000, 16 align examples of
 up to 256 tokens) and for the embedded pair when it is built. Target: a LaTen step on pair A ≤ 0.5 s
@@ -15,7 +15,6 @@ import os
 import random
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from pkt_core.paradigms.laten import LaTenConfig, LaTenEngine, _per_example_loss
 from pkt_core.paradigms.seeking import teacher_sensitivity  # noqa: E402
 from pkt_core.tasks import Example, get_task  # noqa: E402
 from pkt_core.tasks.base import Task  # noqa: E402
+from benchmarks.scratch import scratch_dir  # noqa: E402
 
 STEPS = 5
 WORDS = ("the capital of velora is amrit and its river runs north past old towns where people "
@@ -76,7 +76,7 @@ def bench_pair(teacher_ref: str, student_ref: str, task: Task, splits: dict) -> 
     engine = LaTenEngine(teacher, student, config)
     optimiser = torch.optim.AdamW(engine.hyper.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay, betas=config.betas)
-    parts = {"locate_teacher_per_call": [], "locate_student_per_call": [], "translate_inject": [],
+    parts = {"locate_teacher_per_call": [], "locate_student_per_call": [], "translate": [],
              "forward_backward": [], "optimiser": [], "total": []}
     rng = random.Random(0)
     from pkt_core.locate import locate
@@ -98,10 +98,10 @@ def bench_pair(teacher_ref: str, student_ref: str, task: Task, splits: dict) -> 
         batch = lm_batch(student.tokenizer, task, items, 256)
         t1 = time.perf_counter()
         deltas = engine.translate(engine.extract(loc))
-        weights = engine.injected_weights(loc, deltas)
         t2 = time.perf_counter()
-        loss = _per_example_loss(student.model, weights, batch).sum() + \
-            config.reg_weight * engine.regulariser(deltas) * len(items)
+        with engine.injecting(loc, deltas):
+            loss = _per_example_loss(student.model, batch).sum() + \
+                config.reg_weight * engine.regulariser(deltas) * len(items)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         t3 = time.perf_counter()
@@ -113,7 +113,7 @@ def bench_pair(teacher_ref: str, student_ref: str, task: Task, splits: dict) -> 
             continue
         parts["locate_teacher_per_call"].append(t_loc)
         parts["locate_student_per_call"].append(s_loc)
-        parts["translate_inject"].append(t2 - t1)
+        parts["translate"].append(t2 - t1)
         parts["forward_backward"].append(t3 - t2)
         parts["optimiser"].append(t4 - t3)
         # the step as LaTen runs it: its share of the batched locate (not the timing calls above)
@@ -145,14 +145,14 @@ def main() -> None:
     torch.set_num_threads(2)
     torch.manual_seed(0)
     report: dict = {"threads": torch.get_num_threads(), "steps_timed": STEPS}
-    tmp = Path(tempfile.mkdtemp())
-    t_dir = save_random_model(tmp / "t", n_layers=8, hidden=256, ffn=688, n_heads=8, vocab=3000)
-    s_dir = save_random_model(tmp / "s", n_layers=4, hidden=128, ffn=344, n_heads=4, vocab=3000)
-    examples = _random_examples(300, 256, 0)
-    task = _TextTask(examples)
-    splits = {"extract": examples[:20], "align": examples[20:100], "train": examples[100:],
-              "test": []}
-    report["pair_a"] = bench_pair(str(t_dir), str(s_dir), task, splits)
+    with scratch_dir("pkt-bench-transfer-") as tmp:
+        t_dir = save_random_model(tmp / "t", n_layers=8, hidden=256, ffn=688, n_heads=8, vocab=3000)
+        s_dir = save_random_model(tmp / "s", n_layers=4, hidden=128, ffn=344, n_heads=4, vocab=3000)
+        examples = _random_examples(300, 256, 0)
+        task = _TextTask(examples)
+        splits = {"extract": examples[:20], "align": examples[20:100], "train": examples[100:],
+                  "test": []}
+        report["pair_a"] = bench_pair(str(t_dir), str(s_dir), task, splits)
     if {"pkt-tiny-teacher", "pkt-tiny-student"} <= set(embedded_models()):
         facts = get_task("facts")
         report["embedded"] = bench_pair("pkt-tiny-teacher", "pkt-tiny-student", facts,

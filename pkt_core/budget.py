@@ -1,5 +1,6 @@
-"""How long a transfer will take, estimated before any weight is loaded, so a public lab can refuse
-one that would hold its only heavy slot for hours (`epochs=1e6` was accepted: 16 M steps).
+"""How long a transfer will take and how much memory it needs, estimated before any weight is
+loaded, so a public lab can refuse one that would hold its only heavy slot for hours (`epochs=1e6`
+was accepted: 16 M steps) and a GPU user can see which pair fits (`memory_phases`).
 
 Each paradigm says how much work its settings imply (`Paradigm.work`: examples through a forward
 and backward pass of each model); this module turns that into seconds:
@@ -32,6 +33,12 @@ class Work:
     teacher_forward: float = 0.0
     calls: float = 0.0  # model calls (batches), for the per-call overhead
     max_len: int = 256  # tokens per example are capped here
+    # What the memory estimate needs to know of the algorithm (`memory_phases`):
+    micro_batch: int = 16  # examples in one backward pass through the student
+    locate_mb: int = 0  # working memory of attribution (LocateConfig.memory_budget_mb), 0: no locate
+    teacher_sums: bool = False  # an fp32 sum per teacher projection weight (Seeking's sensitivity)
+    hypernetworks: int = 0  # trained Linear(d_T, d_T) → Linear(d_T, d_S) networks (LaTen)
+    lora_rank: int = 0  # rank of the LoRA trained on every student projection
 
 
 def tokens_per_example(examples: Sequence[Any], max_len: int) -> float:
@@ -98,3 +105,79 @@ def format_duration(seconds: float) -> str:
     if seconds < 3 * 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.0f} days"
+
+
+# ---- how much memory -----------------------------------------------------------------------------
+# Peak bytes of each phase of a transfer, from the two shapes alone. Activations a backward pass
+# keeps, per token and layer: the block's input and norms, q/k/v, the attention output, the MLP's
+# gate, up, activation and product — about 8·d + 4·f values (sdpa keeps no score matrix) — plus the
+# logits, their log-softmax and its gradient in fp32. Trainable fp32 parameters cost 16 bytes
+# (weight, gradient, AdamW's two moments). `benchmarks/bench_scale.py` prints these beside the
+# peaks it measures.
+
+def _params(shape: Any) -> int:
+    if shape.n_params:
+        return int(shape.n_params)
+    return 2 * shape.vocab * shape.hidden + shape.n_layers * (projection_params(shape) // shape.n_layers
+                                                              + 2 * shape.hidden) + shape.hidden
+
+
+def projection_params(shape: Any) -> int:
+    """Weights of q, k, v, o, gate, up and down over all layers (what Seeking and LoRA touch)."""
+    return shape.n_layers * sum(a * b for a, b in _projection_sides(shape))
+
+
+def activation_bytes(shape: Any, tokens: float, bytes_per_value: int) -> float:
+    """Values a backward pass through `shape` keeps for `tokens` tokens."""
+    per_token = shape.n_layers * (8 * shape.hidden + 4 * shape.ffn) * bytes_per_value
+    return tokens * (per_token + 3 * 4 * shape.vocab)
+
+
+def memory_phases(work: Work, student: Any, teacher: Any | None, bytes_per_weight: int,
+                  tokens_per_example: float | None = None) -> dict[str, float]:
+    """Estimated peak bytes of each phase ("weights", "locate", "teacher sensitivity", "training")
+    of a transfer with `work` on these shapes, weights stored in `bytes_per_weight` (2: bf16)."""
+    tokens = float(tokens_per_example or work.max_len)
+    weights = (_params(student) + (_params(teacher) if teacher else 0)) * bytes_per_weight
+    phases = {"weights": float(weights)}
+    if work.locate_mb and teacher is not None:
+        biggest = max((student, teacher), key=lambda s: s.vocab * s.hidden)
+        phases["locate"] = weights + work.locate_mb * 2**20 + 3 * 4 * tokens * biggest.vocab
+    if work.teacher_sums and teacher is not None:
+        phases["teacher sensitivity"] = (weights + 4 * projection_params(teacher)
+                                         + activation_bytes(teacher, tokens, bytes_per_weight))
+    if work.student_train:
+        trained = work.lora_rank * student.n_layers * sum(
+            a + b for a, b in _projection_sides(student))
+        if teacher is not None and work.hypernetworks:
+            trained += work.hypernetworks * teacher.hidden * (teacher.hidden + student.hidden)  # no biases
+        batch_tokens = min(work.micro_batch, max(1.0, work.student_train)) * tokens
+        phases["training"] = (weights + 16 * trained
+                              + activation_bytes(student, batch_tokens, bytes_per_weight))
+    return phases
+
+
+def _projection_sides(shape: Any) -> list[tuple[int, int]]:
+    """(in, out) of q, k, v, o, gate, up and down of one layer."""
+    d, width, kv = shape.hidden, shape.n_heads * shape.head_dim, shape.n_kv_heads * shape.head_dim
+    return [(d, width), (d, kv), (d, kv), (width, d), (d, shape.ffn), (d, shape.ffn), (shape.ffn, d)]
+
+
+def format_bytes(n: float) -> str:
+    if n < 2**30:
+        return f"{n / 2**20:.0f} MiB"
+    return f"{n / 2**30:.1f} GiB"
+
+
+def available_memory_bytes(device: str) -> float | None:
+    """Memory free now on `device` (a GPU's free memory; the CPU's MemAvailable); None = unknown."""
+    try:
+        if device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                return None
+            return float(torch.cuda.mem_get_info(torch.device(device))[0])
+        with open("/proc/meminfo") as fh:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh}
+        return float(info.get("MemAvailable", info["MemTotal"]))
+    except (OSError, KeyError, ValueError, RuntimeError):
+        return None

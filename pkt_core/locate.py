@@ -21,10 +21,10 @@ B = W_U·diag(g)·W_down (or W_o): input-independent, hence cacheable across cal
 The expm1/log1p form is the same number, costs one multiply, one expm1 and one mat-vec per element,
 and keeps full relative precision for the tiny (~1e-4) scores of many attention neurons, which a
 difference of two ~10-sized log-sum-exps would bury in fp32 rounding. Rows where exp overflows (or
-the sum nears −1) fall back to the max-shifted log-sum-exp. All score math is fp32 on the lm_head's
-device. Internals are read with forward hooks and, for α_TT, an attention function registered with
-transformers (sdpa plus a read-out of the last query's row): unmodified transformers models.
-"""
+the sum nears −1) fall back to the max-shifted log-sum-exp. Score math is fp32 on the lm_head's device
+(B's products in TF32 on a GPU: tf32_matmuls). Internals are read with forward hooks and, for α_TT, an
+attention function registered with transformers (sdpa plus a read-out of the last query's row):
+unmodified transformers models."""
 from __future__ import annotations
 
 import threading
@@ -40,6 +40,7 @@ import torch.nn as nn
 from torch.nn.utils.rnn import pad_sequence
 
 from .models.architectures import ArchSpec, UnsupportedArchitecture, decoder_layers, get_submodule
+from .models.loading import tf32_matmuls
 
 STRIP_CHARS = '. ")\n,]'
 SCALES = ("sigma_sqrt", "rms")
@@ -62,8 +63,7 @@ class LocateConfig:
     # "self": s_hj = α_TT · v_T, only the last token's own term (released code);
     # "summed": s_hj = the whole o_proj input Σ_s α_Ts · v_s (the original neuron-attribution method).
     attn_term: str = "self"
-    # Bound on a call's extra memory: half for scoring chunks (and forward sub-batches), half for the
-    # B matrices a LocateCache may keep.
+    # A call's extra memory: half for scoring chunks and forward sub-batches, half for cached B matrices.
     memory_budget_mb: int = 1024
     # Keep the B matrices in the LocateCache given to locate() when they fit; False recomputes them.
     cache_matrices: bool = True
@@ -150,8 +150,7 @@ class LocateResult:
         return _rank(self.layer_scores(kind), n)
 
     def top_neurons(self, kind: str, layer: int, n: int) -> list[int]:
-        # Raw scores, ties broken by lower index. The released code rounds to 4 decimals first, which
-        # ties many ~1e-4 attention scores and then orders them arbitrarily; we deliberately do not.
+        # Raw scores, ties to the lower index (the released code rounds to 4 decimals: ~1e-4 scores tie).
         return _rank(self.neuron_scores(kind)[layer], n)
 
     def to_json(self) -> dict[str, Any]:
@@ -251,7 +250,8 @@ def unembed_neuron_matrices(model: nn.Module, spec: ArchSpec, layer: int,
 
 def _unembed_T(W_U: torch.Tensor, g: torch.Tensor, W_cols: torch.Tensor) -> torch.Tensor:
     """(W_U·diag(g)·W_cols)ᵀ = (W_colsᵀ ⊙ g) @ W_Uᵀ, [K, V]: each neuron's V logits in one row."""
-    return (W_cols.detach().to(W_U.device, torch.float32).T * g.to(W_U.device)) @ W_U.T
+    with tf32_matmuls(W_U.device):
+        return (W_cols.detach().to(W_U.device, torch.float32).T * g.to(W_U.device)) @ W_U.T
 
 
 # ---- the attention probabilities without eager attention ---------------------------------------

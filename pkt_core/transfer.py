@@ -18,9 +18,10 @@ import torch
 from .effects import output_effects, relative_update
 from .evaluate import evaluate_task
 from . import policy
-from .budget import estimate_seconds, format_duration
+from .budget import (available_memory_bytes, estimate_seconds, format_bytes, format_duration,
+                     memory_phases, tokens_per_example)
 from .models import PairReport, inspect_model
-from .models.loading import default_device
+from .models.loading import default_device, parse_dtype
 from .models.provider import MODELS, ModelProvider
 from .paradigms.base import (Paradigm, ParadigmConfig, TransferCancelled, TransferContext,
                              TransferError, TransferOutcome, check_pair_for, get_paradigm)
@@ -77,6 +78,7 @@ class PreparedTransfer:
     splits: dict[str, list[Example]]
     pair: PairReport | None  # None for teacher-free paradigms
     estimated_seconds: float | None = None  # budget.estimate_seconds; None = the paradigm cannot say
+    estimated_peak_bytes: float | None = None  # budget.memory_phases' largest phase, on the student's device
 
 
 def prepare(req: TransferRequest) -> PreparedTransfer:
@@ -118,8 +120,12 @@ def _estimate(prepared: PreparedTransfer, student: Any, teacher: Any) -> float |
         n_test = len(prepared.splits["test"])
         items = min(req.eval_limit, n_test) if req.eval_limit is not None else n_test
         examples = [ex for split in prepared.splits.values() for ex in split[:50]]
+        device = req.student_device or default_device()
         seconds = estimate_seconds(work, student, teacher, examples, items,
-                                   prepared.task.max_new_tokens, req.student_device or default_device())
+                                   prepared.task.max_new_tokens, device)
+        weight_bytes = parse_dtype(req.dtype, device).itemsize
+        prepared.estimated_peak_bytes = max(memory_phases(
+            work, student, teacher, weight_bytes, tokens_per_example(examples, work.max_len)).values())
     if policy.public_mode():
         cap = policy.limits().max_transfer_s
         if seconds is None:
@@ -129,6 +135,12 @@ def _estimate(prepared: PreparedTransfer, student: Any, teacher: Any) -> float |
             raise TransferError(f"this transfer would take about {format_duration(seconds)}, over "
                                 f"this public lab's {format_duration(cap)} limit; lower the epochs, "
                                 f"steps or test items, or run PKT Lab locally")
+        free = available_memory_bytes(req.student_device or default_device())
+        peak = prepared.estimated_peak_bytes
+        if peak is not None and free is not None and peak > free:
+            raise TransferError(f"this transfer would need about {format_bytes(peak)} of memory at its "
+                                f"peak, more than the {format_bytes(free)} free here; pick a smaller "
+                                f"pair or batch, or run PKT Lab locally")
     return seconds
 
 
@@ -204,6 +216,7 @@ def _run_config(prepared: PreparedTransfer) -> dict[str, Any]:
             "config": prepared.config.as_dict(),
             "split_sizes": {k: len(v) for k, v in prepared.splits.items()},
             "estimated_seconds": prepared.estimated_seconds,
+            "estimated_peak_bytes": prepared.estimated_peak_bytes,
             "versions": {"torch": torch.__version__, "python": platform.python_version()},
             "started": time.strftime("%Y-%m-%d %H:%M:%S")}
 

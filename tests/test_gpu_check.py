@@ -54,6 +54,8 @@ def test_bench_scale_tiny_json_and_temp_folder_removed(tmp_path):
         shape = report[name]
         assert shape["locate"]["seconds_per_example"] > 0
         assert shape["locate"]["unavoidable_seconds_per_example"] > 0
+        assert shape["locate"]["batched_seconds_per_example"] > 0
+        assert set(shape["peak_rss_mb_by_phase"]) == set(shape["estimated_mb_by_phase"])
         assert shape["laten_step_seconds_without_locate"] > 0
         assert shape["seeking_sensitivity_seconds"] > 0 and shape["lora_tokens_per_second"] > 0
         assert shape["peak_rss_mb"] > 0 and shape["load_seconds"] >= 0
@@ -72,24 +74,73 @@ def test_bench_scale_removes_its_temp_folder_on_error(tmp_path):
 
 def test_bench_scale_shapes_and_skipping():
     bench = _bench_scale_module()
-    # the published parameter counts (untied embeddings here: Llama-2 has them untied too)
-    assert abs(bench.param_count(bench.SHAPES["llama2"][2]) / 1e9 - 6.74) < 0.01
-    assert abs(bench.param_count(bench.SHAPES["llama2"][1]) / 1e9 - 13.02) < 0.01
+    published = {"smollm2": (0.362, 0.135), "qwen25": (1.54, 0.494), "llama2": (13.02, 6.74)}  # B
+    for name, (teacher, student) in published.items():
+        family, t_shape, s_shape = bench.SHAPES[name]
+        assert abs(bench.param_count(family, t_shape) / 1e9 - teacher) < 0.01 * teacher
+        assert abs(bench.param_count(family, s_shape) / 1e9 - student) < 0.01 * student
     assert bench.skip_reason(bench.TINY_SHAPES["smollm2"], "cpu") is None
-    huge = ("llama", (400, 51200, 400, 400, 138240, 32000), (1, 64, 4, 4, 172, 3000))
+    huge = ("llama", (400, 51200, 400, 400, 138240, 32000, False), (1, 64, 4, 4, 172, 3000, False))
     assert "GiB" in bench.skip_reason(huge, "cpu")
 
 
-def test_bench_scale_removes_its_temp_folder_when_terminated(tmp_path):
-    import signal
-    import time
+def test_memory_estimate_per_paradigm():
+    """budget.memory_phases follows each algorithm: what it loads, what it keeps, what it trains."""
+    from pkt_core.budget import activation_bytes, memory_phases, projection_params
 
-    proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--tiny",
-                             "--only", "smollm2,qwen25,llama2", "--out", str(tmp_path)],
-                            cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not any(tmp_path.glob("bench-scale-*/*")) and time.monotonic() < deadline:
-        time.sleep(0.05)  # until the first temporary model is being written
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) != 0
-    assert list(tmp_path.iterdir()) == []
+    bench = _bench_scale_module()
+    family, t_shape, s_shape = bench.SHAPES["llama2"]
+    teacher, student = bench.model_shape(family, t_shape), bench.model_shape(family, s_shape)
+    both = (teacher.n_params + student.n_params) * 2
+    est = bench.estimated_phases(family, t_shape, s_shape, 2)
+    assert est["lora"]["weights"] == student.n_params * 2  # no teacher is loaded
+    # Seeking: one fp32 sum per teacher projection weight, the weights, one example's activations
+    assert est["seeking"]["teacher sensitivity"] == both + 4 * projection_params(teacher) + \
+        activation_bytes(teacher, 256, 2)
+    assert projection_params(teacher) == 40 * (4 * 5120 * 5120 + 3 * 5120 * 13824)
+    # LaTen: 16 examples a step, four hypernetworks trained with AdamW (injection copies nothing)
+    hyper = 16 * 4 * 5120 * (5120 + 4096)
+    from pkt_core.paradigms.laten import MODULES, HyperNetwork
+    assert len(MODULES) * sum(p.numel() for p in HyperNetwork(64, 32, 1e-5).parameters()) == 4 * 64 * 96
+    assert est["laten"]["training"] == both + hyper + activation_bytes(student, 16 * 256, 2)
+    assert est["laten"]["locate"] == both + 1024 * 2**20 + 12 * 256 * 32000
+    assert max(est["seeking"].values()) / 2**30 < 139  # the paper's pair fits one H200
+    # bigger batches and fp32 weights cost more; a pair without locate or sums has no such phase
+    from pkt_core.budget import Work
+    small = memory_phases(Work(student_train=1, micro_batch=1), student, None, 2)
+    assert set(small) == {"weights", "training"}
+    assert memory_phases(Work(student_train=64, micro_batch=16), student, None, 4)["training"] > \
+        small["training"]
+
+
+def test_readme_memory_table_is_the_one_bench_scale_prints():
+    bench = _bench_scale_module()
+    assert bench.memory_table() in (ROOT / "README.md").read_text()
+
+
+def test_benchmarks_take_temporary_folders_only_from_scratch_dir():
+    """No benchmark leaves random models behind: temporary folders come from benchmarks/scratch.py,
+    which removes them however the run ends."""
+    offenders = [p.name for p in (ROOT / "benchmarks").glob("*.py")
+                 if p.name != "scratch.py" and ("mkdtemp" in p.read_text() or "mkstemp" in p.read_text())]
+    assert offenders == []
+
+
+def test_scratch_dir_is_removed_on_sigterm_and_on_error(tmp_path):
+    script = ("import os, signal, sys, time; sys.path.insert(0, sys.argv[1]);"
+              "from benchmarks.scratch import scratch_dir\n"
+              "with scratch_dir('x-', parent=sys.argv[2]) as d:\n"
+              "    (d / 'model.bin').write_bytes(b'0' * 1000); print(d, flush=True)\n"
+              "    if sys.argv[3] == 'error': raise RuntimeError('boom')\n"
+              "    time.sleep(60)\n")
+    for how in ("sigterm", "error"):
+        parent = tmp_path / how
+        proc = subprocess.Popen([sys.executable, "-c", script, str(ROOT), str(parent), how],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        folder = Path(proc.stdout.readline().strip())
+        assert folder.parent == parent
+        if how == "sigterm":
+            assert folder.is_dir()
+            proc.terminate()
+        proc.wait(timeout=30)
+        assert proc.returncode != 0 and list(parent.iterdir()) == []

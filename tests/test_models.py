@@ -114,3 +114,17 @@ def test_random_config_matches_requested_shape():
     cfg = random_config("mistral", n_layers=3, hidden=32, ffn=40, n_heads=4, n_kv_heads=2)
     spec = arch_for_config(cfg)
     assert spec.family == "mistral" and cfg.num_key_value_heads == 2
+
+
+def test_tf32_matmuls_only_on_cuda_and_restored():
+    from pkt_core.models.loading import tf32_matmuls
+
+    matmul = torch.backends.cuda.matmul
+    before = matmul.fp32_precision
+    with tf32_matmuls(torch.device("cpu")):
+        assert matmul.fp32_precision == before  # the CPU is never touched
+    with pytest.raises(RuntimeError):
+        with tf32_matmuls(torch.device("cuda", 0)):
+            assert matmul.fp32_precision == "tf32"
+            raise RuntimeError("inside")
+    assert matmul.fp32_precision == before  # restored even after an error

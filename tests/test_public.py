@@ -200,6 +200,24 @@ def test_huge_settings_and_long_transfers_are_refused_up_front(public, monkeypat
     assert prepare(TransferRequest(**request)).estimated_seconds > 0
 
 
+def test_a_transfer_over_the_free_memory_is_refused_publicly_and_flagged_locally(public, monkeypatch):
+    """The peak estimate (budget.memory_phases) against the memory free now: a public lab refuses
+    before loading anything; locally the plan line says so and the run is allowed."""
+    from pkt_core import lab, transfer
+
+    request = TransferRequest(paradigm="seeking", student="pkt-tiny-student", teacher="pkt-tiny-teacher",
+                              task="facts", eval_limit=10)
+    peak = prepare(request).estimated_peak_bytes
+    assert 2**20 < peak < 2**30  # the embedded pair: tens of MiB
+    monkeypatch.setattr(transfer, "available_memory_bytes", lambda device: peak / 2)
+    with pytest.raises(TransferError, match="need about .* of memory at its peak, more than"):
+        prepare(request)
+    monkeypatch.setenv("PKT_PUBLIC", "0")
+    assert prepare(request).estimated_peak_bytes == peak
+    monkeypatch.setattr(lab.catalog, "available_memory_bytes", lambda device: peak / 2)
+    assert "more than the" in lab.transfer_plan("seeking", "pkt-tiny-teacher", "pkt-tiny-student", "facts")
+
+
 def test_a_session_holds_one_running_and_one_waiting_heavy_job(public):
     gate, started, release = HeavyGate(), threading.Event(), threading.Event()
 

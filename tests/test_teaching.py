@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pkt_core import lab, paper
-from pkt_core.budget import format_duration
+from pkt_core.budget import format_bytes, format_duration
 from pkt_core.lab import learn as learn_module
 from pkt_core.paradigms import get_paradigm, paradigm_names
 from pkt_core.runs import RunDir
@@ -200,11 +200,12 @@ def test_transfer_plan_names_pair_paradigm_and_expected_time(paradigm):
     plan = lab.transfer_plan(paradigm, TEACHER, STUDENT, "facts")
     spec = get_paradigm(paradigm)
     preset = lab.default_preset(paradigm, TEACHER)
-    expected = prepare(TransferRequest(paradigm=paradigm, student=STUDENT, teacher=TEACHER,
-                                       task="facts", preset=preset,
-                                       eval_limit=lab.UI_EVAL_LIMIT)).estimated_seconds
+    prepared = prepare(TransferRequest(paradigm=paradigm, student=STUDENT, teacher=TEACHER,
+                                       task="facts", preset=preset, eval_limit=lab.UI_EVAL_LIMIT))
     assert spec.title in plan and spec.description in plan and f"`{preset}` defaults" in plan
-    assert f"about {format_duration(expected)}" in plan and f"`{STUDENT}` (4 × 64)" in plan
+    assert f"about {format_duration(prepared.estimated_seconds)}" in plan
+    assert f"peak model memory about {format_bytes(prepared.estimated_peak_bytes)}" in plan
+    assert f"`{STUDENT}` (4 × 64)" in plan
     assert (f"`{TEACHER}` (8 × 256)" in plan) == spec.needs_teacher
     assert lab.MODELS.loads == loads  # no weights were read
 

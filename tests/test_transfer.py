@@ -233,6 +233,47 @@ def test_laten_gradients_reach_only_the_hypernetwork(tiny_models, data_dir):
     assert all(p.grad is None for p in ctx.student.model.parameters())
 
 
+def test_laten_injecting_hooks_compute_the_injected_weights_without_copying_them(tiny_models):
+    """Training injects by forward hooks: the same logits and hypernetwork gradients as a forward
+    with W + δ (GQA student, repeated k/v rows included), no student weight edited or copied."""
+    from torch.func import functional_call
+
+    from pkt_core.paradigms.laten import LaTenConfig, LaTenEngine
+
+    student, teacher = load_model(str(tiny_models["qwen2"])), load_model(str(tiny_models["llama_deep"]))
+    engine = LaTenEngine(teacher, student, LaTenConfig(init_std=0.05, transfer_rate=0.5))
+    loc = engine.locate(("What is 2 plus 2?", " 4"))
+    rows = [r for i, n in enumerate(loc.student_neurons["attn"])
+            for r in [(k // student.shape.head_dim) // (student.shape.n_heads // student.shape.n_kv_heads)
+                      for k in n]]
+    assert len(rows) > len(set(rows))  # some located attention neurons share a k/v row
+    ids = torch.tensor([[5, 17, 42, 99, 7, 3]])
+    before = {k: v.clone() for k, v in student.model.state_dict().items()}
+
+    def logits_and_grads(run):
+        engine.hyper.zero_grad(set_to_none=True)
+        logits = run(engine.translate(engine.extract(loc)))
+        logits.pow(2).sum().backward()
+        return logits.detach(), [p.grad.clone() for p in engine.hyper.parameters()]
+
+    def by_hooks(deltas):
+        with engine.injecting(loc, deltas):
+            return student.model(input_ids=ids).logits
+
+    hooked, hooked_grads = logits_and_grads(by_hooks)
+    copied, copied_grads = logits_and_grads(
+        lambda deltas: functional_call(student.model, engine.injected_weights(loc, deltas), args=(),
+                                       kwargs={"input_ids": ids}, strict=False).logits)
+    with torch.no_grad():
+        plain = student.model(input_ids=ids).logits
+    assert (hooked - plain).abs().max() > 1e-4  # the injection moves the output…
+    torch.testing.assert_close(hooked, copied, rtol=1e-5, atol=1e-6)  # …exactly as W + δ does
+    for a, b in zip(hooked_grads, copied_grads):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-6 * float(b.abs().max()))
+    assert all(not m._forward_hooks for m in student.model.modules())  # the hooks are gone
+    assert all(torch.equal(before[k], v) for k, v in student.model.state_dict().items())
+
+
 def test_nan_loss_stops_with_a_clear_message_and_keeps_checkpoints(tiny_models, data_dir, tmp_path):
     req = _request(tiny_models, data_dir, tmp_path, "laten", steps=3, init_std=0.02)
     from pkt_core.paradigms import laten

@@ -11,11 +11,10 @@ import torch
 from .. import policy
 from ..models import PRESET_PAIRS, embedded_models, embedded_role, resolve_ref
 from ..models.controls import PREFIX as CONTROL_PREFIX
-from ..models.loading import embedded_pair
-from ..models.loading import hub_cached_path
+from ..models.loading import default_device, embedded_pair, hub_cached_path
 from ..models.provider import MODELS
 from ..paradigms import SettingSpec, TransferError, get_paradigm, paradigm_names, settings_of
-from ..budget import format_duration
+from ..budget import available_memory_bytes, format_bytes, format_duration
 from ..tasks import get_task
 from ..tasks.toyworld import TOY_TASKS
 from ..transfer import TransferRequest, prepare
@@ -142,11 +141,16 @@ def transfer_plan(paradigm: str, teacher: str | None, student: str, task: str,
                           spec.title)
     except Exception as err:  # noqa: BLE001 — the plan is advice: one line, never a traceback
         return f"⚠️ {readable(err)}"
-    seconds = prepared.estimated_seconds
+    seconds, peak = prepared.estimated_seconds, prepared.estimated_peak_bytes
     when = ("the run time cannot be estimated for this paradigm" if seconds is None else
             f"expected run time **about {format_duration(seconds)}**")
-    return (f"**{spec.title}** — {spec.description}.\n\n{pair} · `{preset}` defaults · {when} "
-            f"({items} test items scored before and after; estimated before any weight loads)")
+    memory = "" if peak is None else f" · peak model memory about {format_bytes(peak)}"
+    free = available_memory_bytes(request.student_device or default_device())
+    if peak is not None and free is not None and peak > free:
+        memory += f" — **more than the {format_bytes(free)} free here**"
+    return (f"**{spec.title}** — {spec.description}.\n\n{pair} · `{preset}` defaults · {when}"
+            f"{memory} ({items} test items scored before and after; estimated before any weight "
+            f"loads)")
 
 
 def _pair_line(teacher: str | None, student: str, title: str) -> str:

@@ -90,7 +90,7 @@ def finetune_work(config: Any, n_train: int, micro_batch: int = 16) -> Work:
     batch = min(config.batch_size, max(n_train, 1))
     steps = max(1, int(round(config.epochs * math.ceil(max(n_train, 1) / config.batch_size))))
     return Work(student_train=steps * batch, calls=steps * math.ceil(batch / micro_batch),
-                max_len=config.max_len)
+                max_len=config.max_len, micro_batch=micro_batch, lora_rank=config.rank)
 
 
 def finetune(model: Any, tokenizer: Any, task: Task, train: Sequence[Example], ctx: TransferContext,

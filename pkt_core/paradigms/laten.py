@@ -8,9 +8,11 @@ Per step:
   2. extract the teacher's up_proj rows / down_proj columns and v_proj rows / o_proj columns of
      those neurons, as [layers, neurons, d_T];
   3. translate them with one hypernetwork per module type, Linear(d_T,d_T) → ReLU → Linear(d_T,d_S);
-  4. inject by *adding* the translation at the student's located rows/columns — done functionally
-     (torch.func.functional_call with edited weight tensors), so the student is never modified and
-     gradients reach only the hypernetwork;
+  4. inject by *adding* the translation at the student's located rows/columns — while training,
+     by forward hooks that add x·δᵀ at the located outputs (up/v rows) or x[located]·δ (down/o
+     columns): the same function as W + δ, but the student is never modified, no copy of its
+     weights is made (the up/down/v/o matrices are 59 % of Llama-2 7B) and gradients reach only
+     the hypernetwork;
   5. loss on 16 examples (15 random align + the step's) = Σ_examples LM loss on answer tokens
      + 1000 · Σ_modules mean(δ²) per example; AdamW + torch's OneCycleLR, as published.
 Finally: locate once on one example, translate once, inject, and merge into the weights (the
@@ -20,12 +22,12 @@ from __future__ import annotations
 
 import math
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from ..budget import Work
 from ..locate import LocateCache, LocateConfig, locate, locate_each
@@ -152,6 +154,17 @@ class Located:
                 "student_neurons": self.student_neurons}
 
 
+def _delta_hook(axis: int, idx: torch.Tensor, delta: torch.Tensor):
+    """Forward hook adding what δ at rows `idx` (axis 0: delta [k, in]) or columns `idx` (axis 1:
+    delta [k, out]) of the weight adds to y = x Wᵀ; index_add sums repeated rows like W's would."""
+    def hook(_module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        x = inputs[0]
+        if axis == 0:
+            return output.index_add(-1, idx, (x.float() @ delta.T).to(output.dtype))
+        return output + (x.index_select(-1, idx).float() @ delta).to(output.dtype)
+    return hook
+
+
 def _kv_row(spec_shape: Any, neuron: int) -> int:
     """o_proj input index (head h, dim j) → v_proj output row (its k/v head, dim j) under GQA."""
     head, dim = divmod(neuron, spec_shape.head_dim)
@@ -193,7 +206,7 @@ class LaTenEngine:
 
     def locate_many(self, examples: list[tuple[str, str]]) -> list[tuple[Any, Any]]:
         """Per-example (teacher, student) locate results in one batched pass per model: the base
-        weights never change during LaTen (injection is functional), so every step's locate can
+        weights never change during LaTen (injection never edits them), so every step's locate can
         be done up front; `select` turns a pair into the step's Located."""
         t, s = self.teacher, self.student
         t_all = locate_each(t.model, t.tokenizer, t.spec, examples, self.loc_config, cache=self.caches[0])
@@ -229,20 +242,38 @@ class LaTenEngine:
         return {m: self.hyper[m](x) for m, x in extracted.items()}
 
     def injected_weights(self, loc: Located, deltas: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Student weights with the deltas added at the located rows/columns (differentiable)."""
+        """Student weights with the deltas added at the located rows/columns (differentiable); a
+        copy of every layer's up/down/v/o — training uses `injecting` instead, merging `merge`."""
+        return dict(self._injected(loc, deltas))
+
+    def _injected(self, loc: Located, deltas: dict[str, torch.Tensor]):
+        for module, i, weight, idx, delta in self._targets(loc, deltas):
+            path = f"{self.student.spec.layers}.{i}.{self.student.spec.block_module(module)}.weight"
+            # index_add accumulates where several attention heads share one k/v row (GQA).
+            yield path, weight.float().index_add(_AXIS[module], idx, delta if _AXIS[module] == 0
+                                                 else delta.T).to(weight.dtype)
+
+    def _targets(self, loc: Located, deltas: dict[str, torch.Tensor]):
+        """(module, student layer, its weight, located row/column indices, that layer's delta)."""
         s = self.student
-        named: dict[str, torch.Tensor] = {}
         for module, delta in deltas.items():
-            kind = _KIND[module]
-            for i, neurons in enumerate(loc.student_neurons[kind]):
-                path = f"{s.spec.layers}.{i}.{s.spec.block_module(module)}.weight"
+            for i, neurons in enumerate(loc.student_neurons[_KIND[module]]):
                 weight = block_part(s.model, s.spec, i, module).weight
                 index = [_kv_row(s.shape, k) for k in neurons] if module == "v_proj" else neurons
-                idx = torch.tensor(index, device=weight.device)
-                # index_add accumulates where several attention heads share one k/v row (GQA).
-                named[path] = weight.float().index_add(_AXIS[module], idx, delta[i] if _AXIS[module] == 0
-                                                       else delta[i].T).to(weight.dtype)
-        return named
+                yield module, i, weight, torch.tensor(index, device=weight.device), delta[i]
+
+    @contextmanager
+    def injecting(self, loc: Located, deltas: dict[str, torch.Tensor]) -> Iterator[None]:
+        """Inside the block the student computes as if W + δ were its weights (differentiably)."""
+        handles = []
+        try:
+            for module, i, _, idx, delta in self._targets(loc, deltas):
+                linear = block_part(self.student.model, self.student.spec, i, module)
+                handles.append(linear.register_forward_hook(_delta_hook(_AXIS[module], idx, delta)))
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
 
     def regulariser(self, deltas: dict[str, torch.Tensor]) -> torch.Tensor:
         return sum(d.pow(2).mean() for d in deltas.values())  # type: ignore[return-value]
@@ -251,7 +282,7 @@ class LaTenEngine:
         """Translate once and write the result into the student's weights (in place)."""
         with torch.no_grad():
             deltas = self.translate(self.extract(loc))
-            for path, weight in self.injected_weights(loc, deltas).items():
+            for path, weight in self._injected(loc, deltas):  # one matrix at a time
                 self.student.model.get_parameter(path).copy_(weight)
         return {m: d.detach() for m, d in deltas.items()}
 
@@ -302,18 +333,17 @@ def alignment_similarity(engine: LaTenEngine, pairs_only: Located | None = None)
     return out
 
 
-def _per_example_loss(model: Any, weights: dict[str, torch.Tensor], batch: Any) -> torch.Tensor:
-    """Mean answer-token cross-entropy of each example, through the injected student.
+def _per_example_loss(model: Any, batch: Any) -> torch.Tensor:
+    """Mean answer-token cross-entropy of each example (inside `LaTenEngine.injecting`: through the
+    injected student).
 
     The batch is left-padded, so all answers sit in the last `keep` positions and the unembedding
     (a third of a small model's work at vocabulary 3000) runs only there. Rotary attention sees
     only relative positions, so left padding does not change the result.
     """
     keep = answer_span(batch)
-    logits = functional_call(model, weights, args=(), strict=False,
-                             kwargs={"input_ids": batch.input_ids,
-                                     "attention_mask": batch.attention_mask,
-                                     "logits_to_keep": keep}).logits[:, :-1].float()
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                   logits_to_keep=keep).logits[:, :-1].float()
     targets = batch.labels[:, -keep + 1:] if keep > 1 else batch.labels[:, :0]
     token_loss = nn.functional.cross_entropy(logits.transpose(1, 2), targets, ignore_index=IGNORE,
                                              reduction="none")
@@ -345,7 +375,9 @@ class LaTen(Paradigm):
         per_step = min(config.align_examples_per_step, len(splits["align"])) + 1
         # locate: one batched forward per model; then each step trains through the student
         return Work(student_train=total * per_step, student_forward=located,
-                    teacher_forward=located, calls=total + 2, max_len=config.max_len)
+                    teacher_forward=located, calls=total + 2, max_len=config.max_len,
+                    micro_batch=per_step, locate_mb=LocateConfig().memory_budget_mb,
+                    hypernetworks=len(MODULES))
 
     def run(self, ctx: TransferContext, config: LaTenConfig) -> TransferOutcome:  # type: ignore[override]
         if ctx.teacher is None:
@@ -387,8 +419,8 @@ class LaTen(Paradigm):
             batch = lm_batch(student.tokenizer, task, batch_items, config.max_len,
                              pad_left=True).to(engine.device)
             deltas = engine.translate(engine.extract(loc))
-            weights = engine.injected_weights(loc, deltas)
-            lm = _per_example_loss(student.model, weights, batch)
+            with engine.injecting(loc, deltas):
+                lm = _per_example_loss(student.model, batch)
             reg = engine.regulariser(deltas)
             # The released code sums per-example losses, each with the regulariser added.
             loss = lm.sum() + config.reg_weight * reg * len(batch_items)

@@ -11,7 +11,8 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -108,8 +109,8 @@ class Seeking(Paradigm):
         n_sensitivity = min(config.n_sensitivity_examples,
                             sum(len(splits[s]) for s in ("extract", "align", "train")))
         # one backward per example through the teacher for its sensitivity, then LoRA fine-tuning
-        return Work(student_train=tune.student_train, teacher_train=n_sensitivity,
-                    calls=tune.calls + n_sensitivity, max_len=config.max_len)
+        return replace(tune, teacher_train=n_sensitivity, calls=tune.calls + n_sensitivity,
+                       teacher_sums=True)
 
     def run(self, ctx: TransferContext, config: SeekingConfig) -> TransferOutcome:  # type: ignore[override]
         if ctx.teacher is None:
@@ -144,6 +145,9 @@ class Seeking(Paradigm):
                     w_student.copy_((w_student.float() - delta).to(w_student.dtype))
                     extraction.append({"student_layer": s_layer, "teacher_layer": t_layer,
                                        "module": name, "row0": int(r0), "col0": int(c0)})
+        # The fp32 sums are as large as twice the teacher's bf16 weights (51 GB for Llama-2 13B):
+        # free them before fine-tuning instead of holding them to the end.
+        del sens
         ctx.log({"phase": "extract", "teacher_layers": layers, "skipped": skipped})
         history = finetune(model, student.tokenizer, ctx.task, ctx.splits["train"], ctx,
                            epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
