@@ -19,6 +19,7 @@ table of estimated peaks per preset and exits.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
 import os
@@ -142,17 +143,30 @@ class PeakRSS:
         self.peak = max(self.peak, rss_mb())
 
 
+def release_free_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc's malloc_trim), so that RSS reads the memory
+    still in use: otherwise a phase's RSS includes what earlier phases freed but malloc kept."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: RSS stays an upper bound
+        pass
+
+
 class PhasePeaks:
-    """Peak RSS (and peak GPU memory on CUDA) of each named phase: `with peaks("locate"): ...`."""
+    """Peak RSS (and peak GPU memory on CUDA) of each named phase: `with peaks("locate"): ...`;
+    RSS at the phase's start is read after release_free_memory()."""
 
     def __init__(self, device: str) -> None:
-        self.device, self.rss_mb, self.gpu_mb = device, {}, {}
+        self.device, self.rss_mb, self.start_mb, self.gpu_mb = device, {}, {}, {}
 
     def __call__(self, phase: str):
         peaks = self
 
         class _Phase(PeakRSS):
             def __enter__(self):
+                release_free_memory()
+                peaks.start_mb[phase] = round(rss_mb(), 1)
                 if peaks.device == "cuda":
                     torch.cuda.reset_peak_memory_stats()
                 return super().__enter__()
@@ -166,7 +180,7 @@ class PhasePeaks:
         return _Phase()
 
     def as_dict(self) -> dict:
-        return {"peak_rss_mb_by_phase": self.rss_mb,
+        return {"peak_rss_mb_by_phase": self.rss_mb, "rss_at_phase_start_mb": self.start_mb,
                 **({"peak_gpu_mb_by_phase": self.gpu_mb} if self.device == "cuda" else {})}
 
 
@@ -372,6 +386,7 @@ def _lora_steps(student, task, examples, lora_steps: int, batch_size: int, max_l
 
 def bench_shape(name: str, spec: tuple, args, tmp: Path) -> dict:
     from pkt_core.models import load_model
+    from pkt_core.paradigms.common import lm_batch
     from pkt_core.paradigms.laten import LaTenConfig, LaTenEngine
 
     family, t_shape, s_shape = spec
@@ -388,6 +403,7 @@ def bench_shape(name: str, spec: tuple, args, tmp: Path) -> dict:
         engine = LaTenEngine(teacher, student, LaTenConfig())
         examples = make_examples(max(args.examples, args.batch), 0)
         task = text_task(examples)
+        padded = lm_batch(student.tokenizer, task, examples[:args.batch], args.max_len).input_ids.shape[1]
         with peaks("locate"):
             loc, located = bench_locate(engine, examples[:args.examples])
         with peaks("laten_step"):
@@ -407,7 +423,7 @@ def bench_shape(name: str, spec: tuple, args, tmp: Path) -> dict:
            "laten_step": step, **rest, "peak_rss_mb": round(mem.peak, 1), **peaks.as_dict(),
            "params": {"teacher": param_count(family, t_shape), "student": param_count(family, s_shape)},
            "rss_before_load_mb": round(rss_before, 1),
-           "estimated_mb_by_phase": estimates(family, t_shape, s_shape, dtype, args, loc),
+           "estimated_mb_by_phase": estimates(family, t_shape, s_shape, dtype, args, loc, padded),
            "shapes": {"family": family, **{role: dict(zip(("layers", "hidden", "heads", "kv_heads", "ffn",
                                                            "vocab", "tied"), shp))
                                            for role, shp in (("teacher", t_shape), ("student", s_shape))}}}
@@ -422,15 +438,19 @@ def bench_shape(name: str, spec: tuple, args, tmp: Path) -> dict:
     return out
 
 
-def estimates(family: str, t_shape: tuple, s_shape: tuple, dtype, args, loc: dict) -> dict:
-    """The memory model's phases for this run's batch and tokens, beside the measured peaks."""
-    est = estimated_phases(family, t_shape, s_shape, torch.finfo(dtype).bits // 8, args.batch,
-                           args.max_len, loc["tokens_per_example"])
-    mb = {p: {k: round(v / 2**20, 1) for k, v in phases.items()} for p, phases in est.items()}
+def estimates(family: str, t_shape: tuple, s_shape: tuple, dtype, args, loc: dict, padded: int) -> dict:
+    """The memory model's phases for this run, beside the measured peaks: one example's tokens for
+    locate and the sensitivity, the padded batch (`padded` tokens an example) for training."""
+    mb = {}
+    for tokens in (loc["tokens_per_example"], padded):
+        est = estimated_phases(family, t_shape, s_shape, torch.finfo(dtype).bits // 8, args.batch,
+                               args.max_len, tokens)
+        mb[tokens] = {p: {k: round(v / 2**20, 1) for k, v in phases.items()} for p, phases in est.items()}
+    one, batch = mb[loc["tokens_per_example"]], mb[padded]
     # the bench's phases, in its order: load, locate, laten_step, seeking_sensitivity, lora
-    return {"load": mb["laten"]["weights"], "locate": mb["laten"]["locate"],
-            "laten_step": mb["laten"]["training"], "seeking_sensitivity": mb["seeking"]["teacher sensitivity"],
-            "lora": mb["seeking"]["training"]}
+    return {"load": one["laten"]["weights"], "locate": one["laten"]["locate"],
+            "laten_step": batch["laten"]["training"],
+            "seeking_sensitivity": one["seeking"]["teacher sensitivity"], "lora": batch["seeking"]["training"]}
 
 
 def skip_reason(spec: tuple, device: str) -> str | None:
@@ -478,6 +498,10 @@ def main(argv=None) -> None:
     report: dict = {"device": args.device, "tiny": args.tiny, "examples": args.examples,
                     "threads": torch.get_num_threads(),
                     "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(default: spin)"),
+                    # glibc keeps freed blocks and raises its mmap threshold as big blocks come and go,
+                    # so by default RSS overstates live memory (up to ~1.5× here); a fixed threshold
+                    # (MALLOC_MMAP_THRESHOLD_=131072) makes RSS follow the live tensors
+                    "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_", "(default: dynamic)"),
                     "skipped": {}}
     with scratch_dir("bench-scale-", parent=args.out) as tmp:
         report["temp_dir"] = str(tmp)

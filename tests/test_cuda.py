@@ -47,6 +47,16 @@ def test_models_load_on_the_gpu_in_its_half_precision(tiny_models):
     assert (gpu - cpu).abs().max() <= 0.05 * cpu.abs().max()  # half-precision rounding only
 
 
+def test_a_sharded_load_spreads_over_the_visible_gpus(tiny_models):
+    """accelerate's device_map='auto' (`shard=True`): every parameter on some GPU, outputs finite."""
+    loaded = load_model(str(tiny_models["llama_deep"]), device="cuda", shard=True)
+    devices = {p.device.type for p in loaded.model.parameters()}
+    assert devices == {"cuda"}
+    with torch.no_grad():
+        logits = loaded.model(torch.tensor([[5, 17, 42]], device=loaded.device)).logits
+    assert torch.isfinite(logits.float()).all()
+
+
 def test_locate_on_the_gpu_agrees_with_the_cpu(tiny_models):
     from pkt_core.locate import locate
 
