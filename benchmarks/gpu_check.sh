@@ -91,7 +91,7 @@ from pkt_core.transfer import TransferRequest, run_transfer
 device, out_dir = sys.argv[1], Path(sys.argv[2])
 tiny = device == "cpu"
 dtype = torch.float32 if tiny else torch.bfloat16
-# (family, layers, hidden, heads, kv heads, ffn, vocab): TinyLlama-1.1B-shaped teacher, ~0.3B student
+# (family, layers, hidden, heads, kv heads, ffn, vocab): TinyLlama-1.1B-shaped teacher, 0.25B student
 SHAPES = {"teacher": ("llama", 22, 2048, 32, 4, 5632, 32000), "student": ("llama", 16, 1024, 16, 4, 2816, 32000)}
 if tiny:
     SHAPES = {"teacher": ("llama", 4, 96, 4, 2, 256, 3000), "student": ("llama", 2, 64, 4, 2, 172, 3000)}
