@@ -135,7 +135,10 @@ def _estimate(prepared: PreparedTransfer, student: Any, teacher: Any) -> float |
             raise TransferError(f"this transfer would take about {format_duration(seconds)}, over "
                                 f"this public lab's {format_duration(cap)} limit; lower the epochs, "
                                 f"steps or test items, or run PKT Lab locally")
-        free = available_memory_bytes(req.student_device or default_device())
+        device = req.student_device or default_device()
+        free = available_memory_bytes(device)
+        if free is not None:  # the pair's weights already loaded are reused, not needed anew
+            free += MODELS.loaded_bytes([req.student, req.teacher], device, req.dtype)
         peak = prepared.estimated_peak_bytes
         if peak is not None and free is not None and peak > free:
             raise TransferError(f"this transfer would need about {format_bytes(peak)} of memory at its "

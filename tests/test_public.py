@@ -205,12 +205,21 @@ def test_a_transfer_over_the_free_memory_is_refused_publicly_and_flagged_locally
     before loading anything; locally the plan line says so and the run is allowed."""
     from pkt_core import lab, transfer
 
+    lab.MODELS.clear()  # nothing loaded yet: the whole estimate must fit in the free memory
     request = TransferRequest(paradigm="seeking", student="pkt-tiny-student", teacher="pkt-tiny-teacher",
                               task="facts", eval_limit=10)
     peak = prepare(request).estimated_peak_bytes
     assert 2**20 < peak < 2**30  # the embedded pair: tens of MiB
     monkeypatch.setattr(transfer, "available_memory_bytes", lambda device: peak / 2)
     with pytest.raises(TransferError, match="need about .* of memory at its peak, more than"):
+        prepare(request)
+    # weights already loaded count as reused: with the pair loaded, free + their bytes suffices
+    loaded = sum(p.numel() * p.element_size() for ref in ("pkt-tiny-student", "pkt-tiny-teacher")
+                 for p in lab.MODELS.get(ref).model.parameters())
+    monkeypatch.setattr(transfer, "available_memory_bytes", lambda device: peak - loaded + 1)
+    assert prepare(request).estimated_peak_bytes == peak
+    lab.MODELS.clear()
+    with pytest.raises(TransferError, match="more than"):
         prepare(request)
     monkeypatch.setenv("PKT_PUBLIC", "0")
     assert prepare(request).estimated_peak_bytes == peak

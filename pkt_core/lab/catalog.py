@@ -145,7 +145,10 @@ def transfer_plan(paradigm: str, teacher: str | None, student: str, task: str,
     when = ("the run time cannot be estimated for this paradigm" if seconds is None else
             f"expected run time **about {format_duration(seconds)}**")
     memory = "" if peak is None else f" · peak model memory about {format_bytes(peak)}"
-    free = available_memory_bytes(request.student_device or default_device())
+    device = request.student_device or default_device()
+    free = available_memory_bytes(device)
+    if free is not None:  # weights already loaded are reused (as transfer.prepare counts them)
+        free += MODELS.loaded_bytes([request.student, request.teacher], device, request.dtype)
     if peak is not None and free is not None and peak > free:
         memory += f" — **more than the {format_bytes(free)} free here**"
     return (f"**{spec.title}** — {spec.description}.\n\n{pair} · `{preset}` defaults · {when}"

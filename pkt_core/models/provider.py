@@ -12,7 +12,7 @@ Every build holds `loading.BUILD_LOCK` (see there for why builds must be seriali
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -68,6 +68,20 @@ class ModelProvider:
         with BUILD_LOCK:
             cached = self._items.pop(self._key(mref, device, dtype), None)
             return cached if cached is not None else self._load(mref, device, dtype)
+
+    def loaded_bytes(self, refs: Sequence[str | None], device: str | None = None,
+                     dtype: str | torch.dtype | None = None) -> int:
+        """Bytes of weights already loaded for these references on `device`: memory a transfer of
+        theirs reuses rather than needs anew (the free-memory check credits it)."""
+        total = 0
+        for ref in filter(None, refs):
+            try:
+                item = self._items.get(self._key(resolve_ref(ref), device, dtype))
+            except ValueError:  # not a model reference: nothing is loaded for it
+                continue
+            if item is not None:
+                total += sum(p.numel() * p.element_size() for p in item.model.parameters())
+        return total
 
     def shape(self, ref: str) -> ModelShape:
         return inspect_model(ref)
