@@ -79,11 +79,12 @@ TRANSFER_TIMEOUT=$([ "$TINY" = 1 ] && echo 90 || echo 100)
 if timeout "$TRANSFER_TIMEOUT" "$PY" - "$DEVICE" "$OUT_DIR" > "$OUT_DIR/transfer_check.json" \
     2> "$OUT_DIR/transfer_check.err" <<'PY'
 """LaTen + Seeking on a random pair; the saved model must reload with the same outputs."""
-import json, shutil, sys, tempfile, time
+import json, shutil, sys, time
 from pathlib import Path
 
 sys.path.insert(0, ".")
 import torch
+from benchmarks.scratch import scratch_dir
 from pkt_core.models import load_model
 from pkt_core.models.synthetic import random_config
 from pkt_core.transfer import TransferRequest, run_transfer
@@ -133,6 +134,8 @@ def same_outputs(result, t_dev, s_dev):
 
 
 def transfer(paths, data, paradigm, settings, out, t_dev, s_dev):
+    for i in range(torch.cuda.device_count()):  # each run's own peak, on every GPU it used
+        torch.cuda.reset_peak_memory_stats(i)
     start = time.perf_counter()
     req = TransferRequest(paradigm=paradigm, student=paths["student"], teacher=paths["teacher"], data=data,
                           settings=settings, out=str(out), eval_limit=2, task_options={"max_new_tokens": 4},
@@ -142,13 +145,13 @@ def transfer(paths, data, paradigm, settings, out, t_dev, s_dev):
     row = {"status": result.status, "seconds": round(time.perf_counter() - start, 2),
            "teacher_device": t_dev, "student_device": s_dev, **same_outputs(result, t_dev, s_dev)}
     if device == "cuda":
-        row["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        row["peak_gpu_mb"] = {f"cuda:{i}": round(torch.cuda.max_memory_allocated(i) / 2**20, 1)
+                              for i in range(torch.cuda.device_count())}
     return row
 
 
 report = {"device": device, "dtype": str(dtype), "shapes": SHAPES}
-root = Path(tempfile.mkdtemp(prefix="gpu-check-"))
-try:
+with scratch_dir("gpu-check-") as root:  # removed even when `timeout` stops the script
     paths, data = build(root)
     dev = "cuda:0" if device == "cuda" else "cpu"
     laten = {"steps": 2, "lr": 1e-2, "init_std": 1e-2}
@@ -159,8 +162,6 @@ try:
         report["two_gpu_laten"] = transfer(paths, data, "laten", laten, root / "run-2gpu", "cuda:1", "cuda:0")
     else:
         report["two_gpu_laten"] = {"status": "skipped", "reason": "fewer than two CUDA devices"}
-finally:
-    shutil.rmtree(root, ignore_errors=True)
 runs = [r for r in report.values() if isinstance(r, dict) and "same_outputs" in r]
 report["ok"] = all(r["status"] == "complete" and r["same_outputs"] for r in runs)
 print(json.dumps(report, indent=2))

@@ -113,8 +113,10 @@ def format_duration(seconds: float) -> str:
 # gate, up, activation and product — about 8·d + 4·f values (sdpa keeps no score matrix) — plus the
 # logits, their log-softmax and its gradient in fp32. Trainable fp32 parameters cost 16 bytes
 # (weight, gradient, AdamW's two moments). `benchmarks/bench_scale.py` prints these beside the
-# peaks it measures: on the SmolLM2 shapes measured/estimated is 0.93-1.04 for every phase (RSS read
-# with a fixed malloc mmap threshold; glibc's default keeps freed blocks, so RSS can be ~1.5× more).
+# peaks it measures. On the SmolLM2 shapes measured/estimated was 1.02-1.04 for Seeking and LoRA and
+# 0.80-0.82 for LaTen's phases, which count both LocateCaches at their cap (the teacher's could not
+# hold one of its layers there). RSS read with a fixed malloc mmap threshold; glibc's default keeps
+# freed blocks, so RSS can be ~1.5× more.
 
 def _params(shape: Any) -> int:
     if shape.n_params:
@@ -141,9 +143,12 @@ def memory_phases(work: Work, student: Any, teacher: Any | None, bytes_per_weigh
     tokens = float(tokens_per_example or work.max_len)
     weights = (_params(student) + (_params(teacher) if teacher else 0)) * bytes_per_weight
     phases = {"weights": float(weights)}
+    # LaTen keeps a LocateCache per model, each up to half the locate budget, through its steps;
+    # a locate call adds its working half on top
+    caches = work.locate_mb * 2**20 if teacher is not None else 0
     if work.locate_mb and teacher is not None:
         biggest = max((student, teacher), key=lambda s: s.vocab * s.hidden)
-        phases["locate"] = weights + work.locate_mb * 2**20 + 3 * 4 * tokens * biggest.vocab
+        phases["locate"] = weights + 1.5 * caches + 3 * 4 * tokens * biggest.vocab
     if work.teacher_sums and teacher is not None:
         phases["teacher sensitivity"] = (weights + 4 * projection_params(teacher)
                                          + activation_bytes(teacher, tokens, bytes_per_weight))
@@ -153,8 +158,7 @@ def memory_phases(work: Work, student: Any, teacher: Any | None, bytes_per_weigh
         if teacher is not None and work.hypernetworks:
             trained += work.hypernetworks * teacher.hidden * (teacher.hidden + student.hidden)  # no biases
         batch_tokens = min(work.micro_batch, max(1.0, work.student_train)) * tokens
-        kept = work.locate_mb * 2**20 / 2 if teacher is not None else 0  # LocateCache's half, kept
-        phases["training"] = (weights + kept + 16 * trained
+        phases["training"] = (weights + caches + 16 * trained
                               + activation_bytes(student, batch_tokens, bytes_per_weight))
     return phases
 
@@ -177,7 +181,10 @@ def available_memory_bytes(device: str) -> float | None:
         if device.startswith("cuda"):
             if not torch.cuda.is_available():
                 return None
-            return float(torch.cuda.mem_get_info(torch.device(device))[0])
+            dev = torch.device(device)
+            # memory torch freed but keeps in its cache is free to torch, though not to the driver
+            cached = torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
+            return float(torch.cuda.mem_get_info(dev)[0] + cached)
         with open("/proc/meminfo") as fh:
             info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh}
         return float(info.get("MemAvailable", info["MemTotal"]))

@@ -135,16 +135,26 @@ def _estimate(prepared: PreparedTransfer, student: Any, teacher: Any) -> float |
             raise TransferError(f"this transfer would take about {format_duration(seconds)}, over "
                                 f"this public lab's {format_duration(cap)} limit; lower the epochs, "
                                 f"steps or test items, or run PKT Lab locally")
-        device = req.student_device or default_device()
-        free = available_memory_bytes(device)
-        if free is not None:  # the pair's weights already loaded are reused, not needed anew
-            free += MODELS.loaded_bytes([req.student, req.teacher], device, req.dtype)
+        free = free_memory_for(req, prepared.paradigm.needs_teacher)
         peak = prepared.estimated_peak_bytes
         if peak is not None and free is not None and peak > free:
             raise TransferError(f"this transfer would need about {format_bytes(peak)} of memory at its "
                                 f"peak, more than the {format_bytes(free)} free here; pick a smaller "
                                 f"pair or batch, or run PKT Lab locally")
     return seconds
+
+
+def free_memory_for(req: TransferRequest, with_teacher: bool) -> float | None:
+    """Memory a transfer could use now: free on the student's device and, when the teacher sits on
+    another, on its device too (the estimate is of both together), plus the weights of the pair
+    already loaded, which it reuses. None = unknown."""
+    s_dev = req.student_device or default_device()
+    t_dev = (req.teacher_device or s_dev) if with_teacher else s_dev
+    frees = [available_memory_bytes(d) for d in dict.fromkeys((s_dev, t_dev))]
+    if any(f is None for f in frees):
+        return None
+    placed = [(req.student, s_dev)] + ([(req.teacher, t_dev)] if with_teacher else [])
+    return sum(frees) + MODELS.loaded_bytes(placed, req.dtype)
 
 
 def score_on_test(model: Any, tokenizer: Any, task: Task, eval_limit: int | None, seed: int = 0,

@@ -80,3 +80,26 @@ def test_a_transfer_whose_teacher_is_its_student_never_edits_the_teacher(tiny_mo
     on_disk = load_model(ref).model.state_dict()
     cached = models.get(ref).model.state_dict()  # … the model others read did not
     assert all(torch.equal(on_disk[k], cached[k]) for k in on_disk)
+
+
+def test_loaded_bytes_counts_each_loaded_model_once_on_its_own_device(monkeypatch):
+    """What the free-memory check credits: weights loaded for a (reference, device), once each."""
+    from pkt_core import transfer
+    from pkt_core.transfer import TransferRequest, free_memory_for
+
+    provider = ModelProvider()
+    loaded = provider.get("pkt-tiny-student", device="cpu")
+    size = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+    assert provider.loaded_bytes([("pkt-tiny-student", "cpu")]) == size
+    assert provider.loaded_bytes([("pkt-tiny-student", "cpu"), ("pkt-tiny-student", None)]) == size
+    assert provider.loaded_bytes([("pkt-tiny-student", "cuda:1"), ("pkt-tiny-teacher", "cpu"),
+                                  (None, "cpu"), ("no/such-model", "cpu")]) == 0
+    # a pair on two devices may use the free memory of both
+    monkeypatch.setattr(transfer, "available_memory_bytes", {"cpu": 100.0, "cuda:1": 20.0}.get)
+    monkeypatch.setattr(transfer, "MODELS", provider)
+    req = TransferRequest(paradigm="laten", student="pkt-tiny-student", teacher="pkt-tiny-teacher",
+                          student_device="cpu", teacher_device="cuda:1")
+    assert free_memory_for(req, with_teacher=True) == 120.0 + size
+    assert free_memory_for(req, with_teacher=False) == 100.0 + size
+    monkeypatch.setattr(transfer, "available_memory_bytes", lambda device: None)
+    assert free_memory_for(req, with_teacher=True) is None

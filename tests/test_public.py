@@ -223,7 +223,9 @@ def test_a_transfer_over_the_free_memory_is_refused_publicly_and_flagged_locally
         prepare(request)
     monkeypatch.setenv("PKT_PUBLIC", "0")
     assert prepare(request).estimated_peak_bytes == peak
-    monkeypatch.setattr(lab.catalog, "available_memory_bytes", lambda device: peak / 2)
+    monkeypatch.setattr(transfer, "available_memory_bytes", lambda device: 2.0**50)
+    assert "more than the" not in lab.transfer_plan("seeking", "pkt-tiny-teacher", "pkt-tiny-student", "facts")
+    monkeypatch.setattr(transfer, "available_memory_bytes", lambda device: peak / 2)
     assert "more than the" in lab.transfer_plan("seeking", "pkt-tiny-teacher", "pkt-tiny-student", "facts")
 
 

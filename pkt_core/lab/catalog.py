@@ -11,13 +11,13 @@ import torch
 from .. import policy
 from ..models import PRESET_PAIRS, embedded_models, embedded_role, resolve_ref
 from ..models.controls import PREFIX as CONTROL_PREFIX
-from ..models.loading import default_device, embedded_pair, hub_cached_path
+from ..models.loading import embedded_pair, hub_cached_path
 from ..models.provider import MODELS
 from ..paradigms import SettingSpec, TransferError, get_paradigm, paradigm_names, settings_of
-from ..budget import available_memory_bytes, format_bytes, format_duration
+from ..budget import format_bytes, format_duration
 from ..tasks import get_task
 from ..tasks.toyworld import TOY_TASKS
-from ..transfer import TransferRequest, prepare
+from ..transfer import TransferRequest, free_memory_for, prepare
 from .inputs import LabError, as_int, as_text, form_settings, readable
 
 __all__ = ["TOY_TASKS", "task_choices", "default_pair", "model_choices", "preset_choices", "preset_pair",
@@ -145,10 +145,7 @@ def transfer_plan(paradigm: str, teacher: str | None, student: str, task: str,
     when = ("the run time cannot be estimated for this paradigm" if seconds is None else
             f"expected run time **about {format_duration(seconds)}**")
     memory = "" if peak is None else f" · peak model memory about {format_bytes(peak)}"
-    device = request.student_device or default_device()
-    free = available_memory_bytes(device)
-    if free is not None:  # weights already loaded are reused (as transfer.prepare counts them)
-        free += MODELS.loaded_bytes([request.student, request.teacher], device, request.dtype)
+    free = free_memory_for(request, spec.needs_teacher)  # as a public lab's refusal reads it
     if peak is not None and free is not None and peak > free:
         memory += f" — **more than the {format_bytes(free)} free here**"
     return (f"**{spec.title}** — {spec.description}.\n\n{pair} · `{preset}` defaults · {when}"

@@ -282,20 +282,32 @@ def placement_kwargs(device: str | None = None, dtype: str | torch.dtype | None 
             "device_map": "auto" if shard else {"": device}}
 
 
+_TF32_LOCK = threading.Lock()
+_tf32 = {"depth": 0, "previous": None}  # nesting across threads: the last one out restores
+
+
 @contextmanager
 def tf32_matmuls(device: torch.device) -> Iterator[None]:
     """fp32 matrix products on a CUDA `device` in TF32 (10-bit inputs, fp32 sums; ~7× fp32's rate on
     an H100/H200) inside the block; elsewhere nothing changes. For locate's input-independent
-    products, whose inputs are bf16/fp16 weights already (the published code ran them in fp16)."""
+    products, whose inputs are bf16/fp16 weights already (the published code ran them in fp16).
+    The switch is process-wide: other threads' fp32 CUDA products meanwhile use TF32 too; the
+    setting before the first block is restored when the last one ends."""
     if device.type != "cuda":
         yield
         return
     matmul = torch.backends.cuda.matmul
-    previous, matmul.fp32_precision = matmul.fp32_precision, "tf32"
+    with _TF32_LOCK:
+        if _tf32["depth"] == 0:
+            _tf32["previous"], matmul.fp32_precision = matmul.fp32_precision, "tf32"
+        _tf32["depth"] += 1
     try:
         yield
     finally:
-        matmul.fp32_precision = previous
+        with _TF32_LOCK:
+            _tf32["depth"] -= 1
+            if _tf32["depth"] == 0:
+                matmul.fp32_precision = _tf32["previous"]
 
 
 # ---- loading -----------------------------------------------------------------------------------

@@ -69,19 +69,21 @@ class ModelProvider:
             cached = self._items.pop(self._key(mref, device, dtype), None)
             return cached if cached is not None else self._load(mref, device, dtype)
 
-    def loaded_bytes(self, refs: Sequence[str | None], device: str | None = None,
+    def loaded_bytes(self, placed: Sequence[tuple[str | None, str | None]],
                      dtype: str | torch.dtype | None = None) -> int:
-        """Bytes of weights already loaded for these references on `device`: memory a transfer of
-        theirs reuses rather than needs anew (the free-memory check credits it)."""
-        total = 0
-        for ref in filter(None, refs):
+        """Bytes of weights already loaded for these (reference, device) pairs: memory a transfer of
+        theirs reuses rather than needs anew (the free-memory check credits it). A model named
+        twice on one device counts once: `take` removes it, so the other use loads a copy."""
+        keys = set()
+        for ref, device in placed:
+            if not ref:
+                continue
             try:
-                item = self._items.get(self._key(resolve_ref(ref), device, dtype))
+                keys.add(self._key(resolve_ref(ref), device, dtype))
             except ValueError:  # not a model reference: nothing is loaded for it
                 continue
-            if item is not None:
-                total += sum(p.numel() * p.element_size() for p in item.model.parameters())
-        return total
+        return sum(p.numel() * p.element_size() for key in keys if key in self._items
+                   for p in self._items[key].model.parameters())
 
     def shape(self, ref: str) -> ModelShape:
         return inspect_model(ref)

@@ -158,10 +158,11 @@ def _delta_hook(axis: int, idx: torch.Tensor, delta: torch.Tensor):
     """Forward hook adding what δ at rows `idx` (axis 0: delta [k, in]) or columns `idx` (axis 1:
     delta [k, out]) of the weight adds to y = x Wᵀ; index_add sums repeated rows like W's would."""
     def hook(_module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-        x = inputs[0]
+        x = inputs[0]  # in the model's dtype: no fp32 copy of a bf16 x is kept for backward
+        d = delta.to(x.dtype)
         if axis == 0:
-            return output.index_add(-1, idx, (x.float() @ delta.T).to(output.dtype))
-        return output + (x.index_select(-1, idx).float() @ delta).to(output.dtype)
+            return output.index_add(-1, idx, (x @ d.T).to(output.dtype))
+        return output + (x.index_select(-1, idx) @ d).to(output.dtype)
     return hook
 
 
