@@ -128,3 +128,10 @@ def test_tf32_matmuls_only_on_cuda_and_restored():
             assert matmul.fp32_precision == "tf32"
             raise RuntimeError("inside")
     assert matmul.fp32_precision == before  # restored even after an error
+    first, second = tf32_matmuls(torch.device("cuda", 0)), tf32_matmuls(torch.device("cuda", 1))
+    first.__enter__()  # two overlapping blocks (two threads): the first to end must not restore yet
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert matmul.fp32_precision == "tf32"
+    second.__exit__(None, None, None)
+    assert matmul.fp32_precision == before
