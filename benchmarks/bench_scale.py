@@ -27,12 +27,12 @@ import random
 import resource
 import shutil
 import sys
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.bench_locate import PeakRSS, rss_mb  # noqa: E402  (the same RSS sampler)
 from benchmarks.scratch import scratch_dir  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI and the app run (see README)
@@ -116,31 +116,6 @@ def available_bytes(device: str) -> int:
     with open("/proc/meminfo") as fh:
         info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh}
     return info.get("MemAvailable", info["MemTotal"])
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-class PeakRSS:
-    """Samples RSS every 5 ms in a thread; `.peak` = the highest value seen inside the block."""
-
-    def __enter__(self):
-        self.peak = rss_mb()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self):
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, rss_mb())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_mb())
 
 
 def release_free_memory() -> None:
