@@ -21,7 +21,7 @@ from .catalog import (TOY_TASKS, default_pair, default_preset, device_banner, mo
                       paradigm_choices, paradigm_description, paradigm_title, preset_choices,
                       preset_pair, presets, task_choices, task_example, transfer_plan,
                       ui_settings, warm_up)
-from .compare import (COMPARED, DEFAULT_NEW_TOKENS, QUICK_EVAL_ITEMS, compare_stream,
+from .compare import (DEFAULT_NEW_TOKENS, QUICK_EVAL_ITEMS, compare_stream,
                       default_prompt, likelihood_view, lineup, prompt_reference, quick_eval,
                       slot_labels)
 from .gate import GATE, HeavyGate, QuotaExceeded
@@ -38,7 +38,7 @@ from .views import (CurveView, LikelihoodView, LocateView, PairView, ParametricV
                     SimilarityView, TransferView, loss_reading)
 
 
-__all__ = ["MODELS", "JOBS", "UI_EVAL_LIMIT", "COMPARED", "RUN_COLUMNS", "PUBLISHED_COLUMNS",
+__all__ = ["MODELS", "JOBS", "UI_EVAL_LIMIT", "RUN_COLUMNS", "PUBLISHED_COLUMNS",
            "TOY_TASKS", "task_choices", "shipped_ladder_view", "GATE", "HeavyGate", "QuotaExceeded", "session_ended", "session_seen", "tidy_runs", "LabError", "JobRegistry", "Snapshot", "TransferJob", "LocateView",
            "PairView", "ParametricView", "QuickEvalView", "RunDetailView", "RunsView",
            "SimilarityView", "TransferView", "CurveView", "curve_views", "shipped_curve",

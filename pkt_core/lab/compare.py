@@ -10,7 +10,7 @@ from typing import Any, Iterator, Sequence
 from ..evaluate import continuation_logprobs, evaluate_task, stream_generate
 from ..figures import option_likelihoods_figure
 from ..models.provider import MODELS
-from ..paradigms import get_paradigm
+from ..paradigms import compared_paradigms, get_paradigm
 from ..tasks import Example, Task, get_task, render_chat
 from ..tasks.toyworld import TOY_TASKS
 from .inputs import LabError, as_float, as_int, as_text
@@ -24,20 +24,25 @@ DEFAULT_NEW_TOKENS = 128  # arith's worked answers need ~96 tokens (its max_new_
 # quotes it, so the two cannot disagree.
 QUICK_EVAL_ITEMS = 10
 
-# The research's two paradigms, side by side: PostPKT (Seeking) and PrePKT (LaTen).
-COMPARED = ("seeking", "laten")
 Slot = tuple[str, str | None]
 
 
 def slot_labels() -> tuple[str, ...]:
-    """The Compare slots: the base student, a run of each compared paradigm, the teacher."""
-    return ("base student", *(get_paradigm(p).title for p in COMPARED), "teacher")
+    """The Compare slots: the base student, a run of each compared paradigm (the registry's
+    `compared` ones, in table order), the teacher."""
+    return ("base student", *(get_paradigm(p).title for p in compared_paradigms()), "teacher")
 
 
-def lineup(student: str, seeking_run: str | None, laten_run: str | None, teacher: str | None,
+def lineup(student: str, runs: dict[str, str | None], teacher: str | None,
            with_teacher: bool) -> list[Slot]:
-    """The four Compare slots as (label, reference or None)."""
-    refs = [student, seeking_run, laten_run, teacher if with_teacher else None]
+    """The Compare slots as (label, reference or None); `runs` maps a compared paradigm's name to
+    the run chosen for it (a missing name: no run chosen). An unknown name is refused."""
+    unknown = sorted(set(runs) - set(compared_paradigms()))
+    if unknown:
+        raise LabError(f"no Compare column for {', '.join(unknown)}; the columns are "
+                       f"{', '.join(compared_paradigms())}")
+    refs = [student, *(runs.get(p) for p in compared_paradigms()),
+            teacher if with_teacher else None]
     return [(label, (ref or "").strip() or None) for label, ref in zip(slot_labels(), refs)]
 
 

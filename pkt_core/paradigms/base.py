@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, ClassVar
 
+import numpy as np
 import torch
 
 from ..budget import Work
@@ -96,6 +97,23 @@ def check_finite(loss: torch.Tensor, step: int) -> None:
                             f"keeps its last good checkpoint (try a lower learning rate)")
 
 
+@dataclass(frozen=True)
+class CurveKnob:
+    """The one setting the incompatibility curve varies for a paradigm: its update-size knob,
+    log-spaced over [low, high]. `preset` is what every other setting starts from (None: the
+    preset the curve was asked for)."""
+    setting: str
+    low: float
+    high: float
+    meaning: str  # e.g. "the hypernetwork's learning rate", for the curve's notes
+    preset: str | None = None
+
+    def values(self, points: int) -> list[float]:
+        if points < 2:
+            raise ValueError("the curve needs at least 2 points")
+        return [float(x) for x in np.geomspace(self.low, self.high, points)]
+
+
 class Paradigm(ABC):
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""  # shown in the UI and the results table
@@ -114,6 +132,12 @@ class Paradigm(ABC):
     # Settings a public lab imposes whatever was asked (e.g. LaTen keeps only two checkpoints).
     public_settings: ClassVar[dict[str, Any]] = {}
     config_class: ClassVar[type[ParadigmConfig]] = ParadigmConfig
+    # Its place in the rest of the lab, which iterates the registry and never names a paradigm:
+    compared: ClassVar[bool] = False  # a column on Compare (its example run then keeps weights)
+    curve_knob: ClassVar[CurveKnob | None] = None  # what the incompatibility curve varies, if any
+    curve_default: ClassVar[bool] = False  # on the curve unless the caller names the paradigms
+    ladder_preset: ClassVar[str | None] = None  # its preset on the scale ladder; None: not run there
+    learn: ClassVar[str] = ""  # its paragraph on the Learn tab (Markdown, plain words)
 
     def preset(self, name: str) -> dict[str, Any]:
         """A preset's overrides of the research defaults; an unknown name is refused."""
@@ -171,6 +195,17 @@ def paradigm_names() -> list[str]:
     """Every registered paradigm in results-table order."""
     _load_paradigm_modules()
     return sorted(PARADIGMS, key=lambda n: (PARADIGMS[n].table_order, n))
+
+
+def compared_paradigms() -> list[str]:
+    """The paradigms with a column on Compare, in results-table order."""
+    return [name for name in paradigm_names() if PARADIGMS[name].compared]
+
+
+def curve_paradigms(default_only: bool = False) -> list[str]:
+    """The paradigms the incompatibility curve can vary (those with a knob), in table order."""
+    return [name for name in paradigm_names() if PARADIGMS[name].curve_knob is not None
+            and (PARADIGMS[name].curve_default or not default_only)]
 
 
 def tokenizer_rules() -> dict[str, tuple[bool, str]]:

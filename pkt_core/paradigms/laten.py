@@ -33,7 +33,7 @@ from ..budget import Work
 from ..locate import LocateCache, LocateConfig, locate, locate_each
 from ..models import block_part
 from ..models.architectures import NEURON_MODULES
-from .base import (CheckpointSink, Paradigm, ParadigmConfig, TransferContext, TransferError,
+from .base import (CheckpointSink, CurveKnob, Paradigm, ParadigmConfig, TransferContext, TransferError,
                    TransferOutcome, check_finite, register)
 from .common import IGNORE, answer_span, lm_batch
 from .settings import setting
@@ -367,6 +367,12 @@ class LaTen(Paradigm):
     presets = {"research": {}, "lab": {"lr": 1e-2, "init_std": 1e-2, "steps": 5}}
     example_preset = "lab"  # the shipped example should show what LaTen does, not a no-op
     config_class = LaTenConfig
+    compared = True
+    # The update's size follows the hypernetwork's learning rate: from the research's 3e-4 up to
+    # where the update is as large as the weights.
+    curve_knob = CurveKnob("lr", 3e-4, 3e-2, "the hypernetwork's learning rate")
+    curve_default = True
+    ladder_preset = "lab"  # at the research's settings nothing moves at these widths
 
     public_settings = {"keep_checkpoints": "last-best"}  # a shared disk keeps two checkpoints
 

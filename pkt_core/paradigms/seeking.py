@@ -20,7 +20,7 @@ import torch
 from ..analyse import largest_subblock, select_layers, svd_lora_init
 from ..budget import Work
 from ..models import block_part
-from .base import Paradigm, TransferContext, TransferError, TransferOutcome, register
+from .base import CurveKnob, Paradigm, TransferContext, TransferError, TransferOutcome, register
 from .baselines import LoRAConfig
 from .common import answer_loss, attach_lora, finetune, finetune_work, lm_batch, lora_layers
 from .settings import setting
@@ -103,6 +103,11 @@ class Seeking(Paradigm):
     table_order = 10
     example_settings = {"epochs": 1.0}
     config_class = SeekingConfig
+    compared = True
+    # Its init leaves the student's function unchanged (W − BA + BA), so the honest size knob of
+    # its update is the fine-tuning budget: epochs over the train split, at the research's settings.
+    curve_knob = CurveKnob("epochs", 0.1, 3.0, "fine-tuning epochs", preset="research")
+    ladder_preset = "research"
 
     def work(self, config: SeekingConfig, splits: dict) -> Work:  # type: ignore[override]
         tune = finetune_work(config, len(splits["train"]))
