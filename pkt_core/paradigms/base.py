@@ -138,6 +138,7 @@ class Paradigm(ABC):
     curve_default: ClassVar[bool] = False  # on the curve unless the caller names the paradigms
     ladder_preset: ClassVar[str | None] = None  # its preset on the scale ladder; None: not run there
     learn: ClassVar[str] = ""  # its paragraph on the Learn tab (Markdown, plain words)
+    ui_default: ClassVar[bool] = False  # the Transfer tab's first choice (the first such one)
 
     def preset(self, name: str) -> dict[str, Any]:
         """A preset's overrides of the research defaults; an unknown name is refused."""
@@ -195,6 +196,13 @@ def paradigm_names() -> list[str]:
     """Every registered paradigm in results-table order."""
     _load_paradigm_modules()
     return sorted(PARADIGMS, key=lambda n: (PARADIGMS[n].table_order, n))
+
+
+def default_paradigm() -> str:
+    """The Transfer tab's first choice: the first paradigm declaring `ui_default`, else the
+    first in table order."""
+    names = paradigm_names()
+    return next((name for name in names if PARADIGMS[name].ui_default), names[0])
 
 
 def compared_paradigms() -> list[str]:

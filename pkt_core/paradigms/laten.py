@@ -372,6 +372,7 @@ class LaTen(Paradigm):
     # where the update is as large as the weights.
     curve_knob = CurveKnob("lr", 3e-4, 3e-2, "the hypernetwork's learning rate")
     curve_default = True
+    ui_default = True  # what the lab is about: PrePKT, no fine-tuning to hide behind
     ladder_preset = "lab"  # at the research's settings nothing moves at these widths
 
     public_settings = {"keep_checkpoints": "last-best"}  # a shared disk keeps two checkpoints
