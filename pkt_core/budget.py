@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -33,12 +33,15 @@ class Work:
     teacher_forward: float = 0.0
     calls: float = 0.0  # model calls (batches), for the per-call overhead
     max_len: int = 256  # tokens per example are capped here
-    # What the memory estimate needs to know of the algorithm (`memory_phases`):
+    # What the memory estimate needs to know of the algorithm (`memory_phases`), declared by
+    # each paradigm's `work` as data, so this module names no paradigm:
     micro_batch: int = 16  # examples in one backward pass through the student
-    locate_mb: int = 0  # working memory of attribution (LocateConfig.memory_budget_mb), 0: no locate
-    teacher_sums: bool = False  # an fp32 sum per teacher projection weight (Seeking's sensitivity)
-    hypernetworks: int = 0  # trained Linear(d_T, d_T) → Linear(d_T, d_S) networks (LaTen)
-    lora_rank: int = 0  # rank of the LoRA trained on every student projection
+    # working memory of attribution (LocateConfig.memory_budget_mb); 0: the paradigm locates nothing
+    locate_mb: int = 0
+    # an fp32 sum per teacher projection weight, filled by a backward pass through the teacher
+    teacher_gradient_sums: bool = False
+    # parameters trained with AdamW, from the two shapes: (student, teacher or None) → count
+    trained_params: Callable[[Any, Any], int] | None = None
 
 
 def tokens_per_example(examples: Sequence[Any], max_len: int) -> float:
@@ -113,9 +116,9 @@ def format_duration(seconds: float) -> str:
 # gate, up, activation and product — about 8·d + 4·f values (sdpa keeps no score matrix) — plus the
 # logits, their log-softmax and its gradient in fp32. Trainable fp32 parameters cost 16 bytes
 # (weight, gradient, AdamW's two moments). `benchmarks/bench_scale.py` prints these beside the
-# peaks it measures. On the SmolLM2 shapes measured/estimated was 1.02-1.04 for Seeking and LoRA and
-# 0.80-0.82 for LaTen's phases, which count both LocateCaches at their cap (the teacher's could not
-# hold one of its layers there). RSS read with a fixed malloc mmap threshold; glibc's default keeps
+# peaks it measures. On the SmolLM2 shapes measured/estimated was 1.02-1.04 for the fine-tuning
+# paradigms and 0.80-0.82 for the locating one's phases, which count both LocateCaches at their cap
+# (the teacher's could not hold one of its layers there). RSS read with a fixed malloc mmap threshold; glibc's default keeps
 # freed blocks, so RSS can be ~1.5× more.
 
 def _params(shape: Any) -> int:
@@ -126,8 +129,14 @@ def _params(shape: Any) -> int:
 
 
 def projection_params(shape: Any) -> int:
-    """Weights of q, k, v, o, gate, up and down over all layers (what Seeking and LoRA touch)."""
+    """Weights of q, k, v, o, gate, up and down over all layers (what a LoRA on every projection
+    adapts, and what a teacher's gradient sums cover)."""
     return shape.n_layers * sum(a * b for a, b in _projection_sides(shape))
+
+
+def lora_params(shape: Any, rank: int) -> int:
+    """Parameters of a rank-`rank` LoRA (A and B) on every projection of every layer."""
+    return rank * shape.n_layers * sum(a + b for a, b in _projection_sides(shape))
 
 
 def activation_bytes(shape: Any, tokens: float, bytes_per_value: int) -> float:
@@ -143,20 +152,17 @@ def memory_phases(work: Work, student: Any, teacher: Any | None, bytes_per_weigh
     tokens = float(tokens_per_example or work.max_len)
     weights = (_params(student) + (_params(teacher) if teacher else 0)) * bytes_per_weight
     phases = {"weights": float(weights)}
-    # LaTen keeps a LocateCache per model, each up to half the locate budget, through its steps;
-    # a locate call adds its working half on top
+    # A paradigm that locates keeps a LocateCache per model, each up to half the locate budget,
+    # through its steps; a locate call adds its working half on top
     caches = work.locate_mb * 2**20 if teacher is not None else 0
     if work.locate_mb and teacher is not None:
         biggest = max((student, teacher), key=lambda s: s.vocab * s.hidden)
         phases["locate"] = weights + 1.5 * caches + 3 * 4 * tokens * biggest.vocab
-    if work.teacher_sums and teacher is not None:
+    if work.teacher_gradient_sums and teacher is not None:
         phases["teacher sensitivity"] = (weights + 4 * projection_params(teacher)
                                          + activation_bytes(teacher, tokens, bytes_per_weight))
     if work.student_train:
-        trained = work.lora_rank * student.n_layers * sum(
-            a + b for a, b in _projection_sides(student))
-        if teacher is not None and work.hypernetworks:
-            trained += work.hypernetworks * teacher.hidden * (teacher.hidden + student.hidden)  # no biases
+        trained = work.trained_params(student, teacher) if work.trained_params else 0
         batch_tokens = min(work.micro_batch, max(1.0, work.student_train)) * tokens
         phases["training"] = (weights + caches + 16 * trained
                               + activation_bytes(student, batch_tokens, bytes_per_weight))

@@ -1,6 +1,7 @@
 """Pieces several paradigms share: answer-only LM batches and the LoRA fine-tuning loop."""
 from __future__ import annotations
 
+import functools
 import math
 import random
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ..budget import Work
+from ..budget import Work, lora_params
 from ..models.architectures import PROJECTIONS
 from ..tasks import Example, Task
 from .base import TransferContext, check_finite
@@ -90,7 +91,12 @@ def finetune_work(config: Any, n_train: int, micro_batch: int = 16) -> Work:
     batch = min(config.batch_size, max(n_train, 1))
     steps = max(1, int(round(config.epochs * math.ceil(max(n_train, 1) / config.batch_size))))
     return Work(student_train=steps * batch, calls=steps * math.ceil(batch / micro_batch),
-                max_len=config.max_len, micro_batch=micro_batch, lora_rank=config.rank)
+                max_len=config.max_len, micro_batch=micro_batch,
+                trained_params=functools.partial(_lora_params, rank=config.rank))
+
+
+def _lora_params(student: Any, teacher: Any, rank: int) -> int:
+    return lora_params(student, rank)
 
 
 def finetune(model: Any, tokenizer: Any, task: Task, train: Sequence[Example], ctx: TransferContext,

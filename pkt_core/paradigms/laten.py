@@ -352,6 +352,14 @@ def _per_example_loss(model: Any, batch: Any) -> torch.Tensor:
     return token_loss.sum(1) / counts
 
 
+def hypernetwork_params(student: Any, teacher: Any) -> int:
+    """Weights of the trained hypernetworks, one Linear(d_T, d_T) → Linear(d_T, d_S) per moved
+    module, without biases (the memory estimate's trained parameters)."""
+    if teacher is None:
+        return 0
+    return len(MODULES) * teacher.hidden * (teacher.hidden + student.hidden)
+
+
 @register
 class LaTen(Paradigm):
     name, title, family = "laten", "LaTen (PrePKT)", "PrePKT"
@@ -385,7 +393,7 @@ class LaTen(Paradigm):
         return Work(student_train=total * per_step, student_forward=located,
                     teacher_forward=located, calls=total + 2, max_len=config.max_len,
                     micro_batch=per_step, locate_mb=LocateConfig().memory_budget_mb,
-                    hypernetworks=len(MODULES))
+                    trained_params=hypernetwork_params)
 
     def run(self, ctx: TransferContext, config: LaTenConfig) -> TransferOutcome:  # type: ignore[override]
         if ctx.teacher is None:

@@ -115,7 +115,7 @@ class Seeking(Paradigm):
                             sum(len(splits[s]) for s in ("extract", "align", "train")))
         # one backward per example through the teacher for its sensitivity, then LoRA fine-tuning
         return replace(tune, teacher_train=n_sensitivity, calls=tune.calls + n_sensitivity,
-                       teacher_sums=True)
+                       teacher_gradient_sums=True)
 
     def run(self, ctx: TransferContext, config: SeekingConfig) -> TransferOutcome:  # type: ignore[override]
         if ctx.teacher is None:
