@@ -1,13 +1,15 @@
-"""The incompatibility curve: how a student's score moves with the size of a LaTen update, from
-the real teacher and from its shuffled control (`shuffled:REF`).
+"""The incompatibility curve: how a student's score moves with the size of a transfer's update,
+from the real teacher and from its shuffled control (`shuffled:REF`).
 
 If the teacher's parameters carry knowledge the student can use, the teacher's series should sit
 above the control's at the same update size: each teacher point carries `vs_shuffled`, the paired
-interval of (teacher's result − control's result) over the same items and seeds. If both fall alike as the update grows, what the
-update does is noise of that size — neural incompatibility, measured. Each point is one
-hypernetwork learning rate, run over several seeds; x is the measured relative update
-‖ΔW‖/‖W‖ (mean over the moved modules), y the score change against the untouched student with a
-95 % interval paired over test items and seeds.
+interval of (teacher's result − control's result) over the same items and seeds. If both fall
+alike as the update grows, what the update does is noise of that size — neural incompatibility,
+measured. Each paradigm on the curve declares its size knob (`Paradigm.curve_knob`: the setting
+varied and its range); each point is one value of it, run over several seeds; x is the measured
+relative update ‖ΔW‖/‖W‖ (mean over the moved modules), y the score change against the untouched
+student with a 95 % interval paired over test items and seeds. Series are named `NAME` (from the
+teacher) and `NAME@shuffled` (from its control), as the rows of `reproduce` are.
 """
 from __future__ import annotations
 
@@ -20,28 +22,13 @@ import numpy as np
 
 from .models.controls import PREFIX as CONTROL_PREFIX
 from .models.provider import MODELS
+from .paradigms import curve_paradigms, get_paradigm
 from .stats import METHOD, paired_change_ci
 from .tasks import get_task
 from .transfer import TransferRequest, run_transfer, score_on_test
 
 Progress = Callable[[int, int, str], None]
-LR_RANGE = (3e-4, 3e-2)  # the research's lr up to where the update is as large as the weights
-
-
-def curve_lrs(points: int) -> list[float]:
-    """`points` learning rates, evenly spaced on a log axis over LR_RANGE."""
-    if points < 2:
-        raise ValueError("the curve needs at least 2 points")
-    return [float(x) for x in np.geomspace(*LR_RANGE, points)]
-
-
-# Seeking's update comes from fine-tuning (its init leaves the student's function unchanged:
-# W − BA + BA), so its honest size knob is the fine-tuning budget: epochs over the train split.
-EPOCH_RANGE = (0.1, 3.0)
-
-
-def curve_epochs(points: int) -> list[float]:
-    return [float(x) for x in np.geomspace(*EPOCH_RANGE, points)]
+CONTROL_SUFFIX = "@shuffled"  # a series from the shuffled teacher, as reproduce names its rows
 
 
 def run_seeds(paradigm: str, settings: dict[str, Any], teacher: str, student: str, task: str,
@@ -73,24 +60,37 @@ def run_seeds(paradigm: str, settings: dict[str, Any], teacher: str, student: st
             "items": after}
 
 
+def curve_plan(paradigms: Sequence[str] | None, points: int) -> dict[str, dict[str, Any]]:
+    """Each paradigm on the curve → its knob's setting, values, meaning, preset and title. None:
+    the paradigms that declare `curve_default`. A paradigm without a knob is refused."""
+    names = list(paradigms) if paradigms is not None else curve_paradigms(default_only=True)
+    if not names:
+        raise ValueError("the curve needs at least one paradigm")
+    plan = {}
+    for name in names:
+        spec = get_paradigm(name)
+        if spec.curve_knob is None:
+            raise ValueError(f"{spec.title} has no curve knob; the curve can vary "
+                             f"{', '.join(curve_paradigms())}")
+        knob = spec.curve_knob
+        plan[name] = {"title": spec.title, "setting": knob.setting, "meaning": knob.meaning,
+                      "values": knob.values(points), "preset": knob.preset}
+    return plan
+
+
 def incompatibility_curve(teacher: str, student: str, task: str = "facts", points: int = 5,
                           seeds: int = 3, eval_limit: int = 150, preset: str = "lab",
-                          with_seeking: bool = False, progress: Progress | None = None,
+                          paradigms: Sequence[str] | None = None,
+                          progress: Progress | None = None,
                           cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
-    """LaTen at `points` update sizes × `seeds`, from the teacher and from its shuffled control;
-    with `with_seeking`, Seeking too (its fine-tuning epochs varied, the research's settings)."""
+    """Each paradigm (default: those declaring `curve_default`) at `points` values of its knob ×
+    `seeds`, from the teacher and from its shuffled control. `preset` starts every setting but the
+    knob, unless the knob names its own preset."""
     if seeds < 1 or eval_limit < 1:
         raise ValueError("the curve needs at least one seed and one test item")
     started = time.perf_counter()
-    lrs = curve_lrs(points)
-    runs = [("teacher", "laten", "lr", lrs, teacher, preset),
-            ("shuffled", "laten", "lr", lrs, f"{CONTROL_PREFIX}{teacher}", preset)]
-    if with_seeking:
-        epochs = curve_epochs(points)
-        runs += [("seeking", "seeking", "epochs", epochs, teacher, "research"),
-                 ("seeking_shuffled", "seeking", "epochs", epochs, f"{CONTROL_PREFIX}{teacher}",
-                  "research")]
-    total, done = sum(len(r[3]) for r in runs) * seeds, [0]
+    plan = curve_plan(paradigms, points)
+    total, done = 2 * sum(len(p["values"]) for p in plan.values()) * seeds, [0]
 
     def say(message: str) -> None:
         if progress:
@@ -101,16 +101,20 @@ def incompatibility_curve(teacher: str, student: str, task: str = "facts", point
     base = score_on_test(loaded.model, loaded.tokenizer, get_task(task), eval_limit, name=student)
     series: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="pkt-curve-") as tmp:
-        for name, paradigm, knob, values, ref, start in runs:
-            series[name] = [run_seeds(paradigm, {knob: v}, ref, student, task, range(seeds), base,
-                                      eval_limit, start, Path(tmp), say, cancelled) for v in values]
-    for real, control in (("teacher", "shuffled"), ("seeking", "seeking_shuffled")):
-        for r, c in zip(series.get(real, []), series.get(control, [])):
+        for name, knob in plan.items():
+            for key, ref in ((name, teacher), (name + CONTROL_SUFFIX, CONTROL_PREFIX + teacher)):
+                series[key] = [run_seeds(name, {knob["setting"]: v}, ref, student, task,
+                                         range(seeds), base, eval_limit,
+                                         knob["preset"] or preset, Path(tmp), say, cancelled)
+                               for v in knob["values"]]
+    for name in plan:
+        for real, control in zip(series[name], series[name + CONTROL_SUFFIX]):
             # the teacher against its control on the same items and seeds: the test that matters
-            ci = paired_change_ci(c.pop("items"), r.pop("items"))
-            r["vs_shuffled"] = {"change": ci.change, "ci95": ci.as_list()}
+            ci = paired_change_ci(control.pop("items"), real.pop("items"))
+            real["vs_shuffled"] = {"change": ci.change, "ci95": ci.as_list()}
     return {"teacher": teacher, "student": student, "task": task, "preset": preset,
             "seeds": list(range(seeds)), "eval_limit": eval_limit, "base_score": base["score"],
-            "varied": "LaTen's hypernetwork learning rate; Seeking's fine-tuning epochs (log-spaced)",
+            "paradigms": {name: {k: v for k, v in knob.items() if k != "values"}
+                          for name, knob in plan.items()},
             "interval": METHOD,
             "series": series, "seconds": round(time.perf_counter() - started, 1)}

@@ -16,10 +16,11 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from . import paths
 from .evaluate import evaluate_task
 from .models import load_model
 from .models.loading import embedded_pair
-from .paradigms import get_paradigm, paradigm_names
+from .paradigms import compared_paradigms, get_paradigm, paradigm_names
 from .runs import RunDir
 from .tasks import get_task
 from .transfer import TransferRequest, run_transfer
@@ -59,21 +60,23 @@ def _slim(run_dir: Path, keep: bool, task: str, eval_limit: int, seed: int) -> s
     return note
 
 
-def build_example_runs(out: str | Path = "assets/runs", teacher: str | None = None,
+def build_example_runs(out: str | Path | None = None, teacher: str | None = None,
                        student: str | None = None, task: str = "facts",
                        paradigms: Sequence[str] | None = None,
-                       keep_weights: Sequence[str] = ("laten", "seeking"),
+                       keep_weights: Sequence[str] | None = None,
                        settings: dict[str, dict[str, Any]] | None = None, eval_limit: int = 50,
                        seed: int = 0, overwrite: bool = False,
                        progress: Callable[[str], None] | None = print) -> dict[str, Any]:
-    """One small finished run per paradigm (each with its own `example_settings`)."""
+    """One small finished run per paradigm (each with its own `example_settings`). Weights are
+    kept for `keep_weights` (default: the paradigms with a Compare column, which loads them)."""
     say = progress or (lambda message: None)
+    keep_weights = compared_paradigms() if keep_weights is None else keep_weights
     if teacher is None or student is None:
         pair = embedded_pair()
         if pair is None:
             raise FileNotFoundError("the embedded family is not built (python -m pkt_core zoo build)")
         teacher, student = teacher or pair[0], student or pair[1]
-    root = Path(out)
+    root = paths.example_runs_dir() if out is None else Path(out)  # default: the shipped ones
     root.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"out": str(root), "runs": {}}
     for paradigm in paradigms or paradigm_names():

@@ -27,4 +27,6 @@ SIMILARITY_SOURCE = (f"Tan et al. 2025, {PAIR}; their metric is not specified "
 
 # Parametric similarity of a rank-r LoRA init BA to the student's weight W: (cos(BA, W),
 # cos(BA, W − BA)) as the paper reports them, in words because it gives no exact values.
-PARAMETRIC_COSINES: dict[str, str] = {"pissa": "≈ 0.15 · ≈ 0", "seeking": "≈ 0 · ≈ −0.12"}
+# Keyed as the analysis names its two starts (pkt_core.analyse): the student's own top-r SVD
+# (PiSSA's init) and a piece cut from the teacher (Seeking's init).
+PARAMETRIC_COSINES: dict[str, str] = {"own_top_r": "≈ 0.15 · ≈ 0", "teacher_piece": "≈ 0 · ≈ −0.12"}

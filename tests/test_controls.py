@@ -143,10 +143,12 @@ def test_the_curve_runs_from_the_teacher_and_its_control(tiny_models):
     from pkt_core.figures import incompatibility_curve_figure
 
     curve = incompatibility_curve(str(tiny_models["llama_deep"]), str(tiny_models["llama"]),
-                                  "facts", points=2, seeds=1, eval_limit=4, with_seeking=True)
-    assert set(curve["series"]) == {"teacher", "shuffled", "seeking", "seeking_shuffled"}
+                                  "facts", points=2, seeds=1, eval_limit=4,
+                                  paradigms=["laten", "seeking"])
+    assert set(curve["series"]) == {"laten", "laten@shuffled", "seeking", "seeking@shuffled"}
     assert [p["epochs"] for p in curve["series"]["seeking"]] == [0.1, 3.0]
-    for real in curve["series"]["teacher"] + curve["series"]["seeking"]:
+    assert curve["paradigms"]["laten"]["setting"] == "lr"
+    for real in curve["series"]["laten"] + curve["series"]["seeking"]:
         lo, hi = real["vs_shuffled"]["ci95"]
         assert lo <= real["vs_shuffled"]["change"] <= hi
     for points in curve["series"].values():
@@ -165,7 +167,7 @@ def test_compares_default_example_separates_the_shipped_pair():
     and the shipped student wrong (so a visitor sees a difference at once)."""
     from pkt_core import lab
 
-    slots = lab.lineup("pkt-tiny-student", None, None, "pkt-tiny-teacher", True)
+    slots = lab.lineup("pkt-tiny-student", {}, "pkt-tiny-teacher", True)
     notes = lab.likelihood_view(slots, lab.default_prompt()).likelihood_notes
     rows = {line.split("|")[1].strip(): line.split("|")[3].strip()
             for line in notes.splitlines() if line.startswith("| ") and "pick" not in line}

@@ -199,8 +199,9 @@ def _curve():
         p = {"lr": x, "relative_update": x, "change": change, "ci95": [change - 0.02, change + 0.02]}
         return {**p, "vs_shuffled": {"change": vs, "ci95": [vs - 0.01, vs + 0.01]}} if vs is not None else p
     return {"teacher": "teacher-x", "task": "facts", "seeds": [0, 1], "eval_limit": 8,
-            "series": {"teacher": [point(1e-3, 0.0, 0.0), point(1e-2, 0.1, 0.05)],
-                       "shuffled": [point(1e-3, 0.0), point(1e-2, 0.05)]}}
+            "paradigms": {"method": {"title": "Method", "setting": "lr"}},
+            "series": {"method": [point(1e-3, 0.0, 0.0), point(1e-2, 0.1, 0.05)],
+                       "method@shuffled": [point(1e-3, 0.0), point(1e-2, 0.05)]}}
 
 
 def _ladder() -> dict:
@@ -209,7 +210,8 @@ def _ladder() -> dict:
         return {"teacher": t, "student": s, "param_ratio": ratio, "same_size": ratio == 1.0,
                 "cka": dict.fromkeys(modules, cka), "transfer": transfer or {}}
     cell = {"facts": {"change": 0.04, "ci95": [0.0, 0.08]}}
-    return {"task": "facts", "pairs": [
+    return {"task": "facts", "transfers": {"seeking": "Seeking", "seeking@shuffled": "control"},
+            "pairs": [
         pair("teacher", "student", 13.5, 0.4, {"rows": {"seeking": cell, "seeking@shuffled": cell}}),
         pair("middle", "student", 6.0, 0.5), pair("sibling", "student", 1.0, 0.6)]}
 

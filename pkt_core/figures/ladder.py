@@ -10,8 +10,13 @@ from plotly.subplots import make_subplots
 from .. import paper
 from .common import HEIGHT, MODULE_COLOURS, captioned, legend_below
 
-# Transfer rows shown, each beside its shuffled-teacher control (dotted).
-_TRANSFERS = {"seeking": "Seeking", "laten-lab": "LaTen (lab)"}
+CONTROL_SUFFIX = "@shuffled"  # a row from the shuffled teacher, as reproduce names it
+
+
+def _transfers(ladder: Mapping[str, Any]) -> dict[str, str]:
+    """The ladder's transfer rows (no controls) → their titles, as `pkt_core.ladder` lists them."""
+    return {row: title for row, title in ladder.get("transfers", {}).items()
+            if not row.endswith(CONTROL_SUFFIX)}
 
 
 def _short(name: str) -> str:
@@ -43,19 +48,20 @@ def _similarity_traces(fig: go.Figure, pairs: list[Mapping[str, Any]]) -> None:
                            ay=-30, row=1, col=1)
 
 
-def _transfer_traces(fig: go.Figure, pairs: list[Mapping[str, Any]], task: str) -> int:
+def _transfer_traces(fig: go.Figure, pairs: list[Mapping[str, Any]], task: str,
+                     transfers: Mapping[str, str]) -> int:
     """Score change on `task` with its 95 % interval, per transfer and its control; returns how
     many pairs have shipped transfer numbers."""
     shown = [p for p in pairs if p.get("transfer", {}).get("rows")]
-    for row, label in _TRANSFERS.items():
+    for row, label in transfers.items():
         for control in (False, True):
-            key = f"{row}@shuffled" if control else row
+            key = row + CONTROL_SUFFIX if control else row
             cells = [(p["param_ratio"], p["transfer"]["rows"].get(key, {}).get(task)) for p in shown]
             cells = [(x, c) for x, c in cells if c]
             if not cells:
                 continue
             nudge = {(row, control): 0.94 + 0.04 * i for i, (row, control) in
-                     enumerate((r, c) for r in _TRANSFERS for c in (False, True))}[(row, control)]
+                     enumerate((r, c) for r in transfers for c in (False, True))}[(row, control)]
             fig.add_trace(go.Scatter(  # nudged apart on x so a control never hides its transfer
                 x=[x * nudge for x, _ in cells], y=[c["change"] for _, c in cells], mode="markers",
                 name=f"{label} from {'the shuffled teacher' if control else 'the teacher'}",
@@ -76,7 +82,7 @@ def ladder_figure(ladder: Mapping[str, Any], task: str | None = None) -> go.Figu
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
         "representation similarity (linear CKA)", f"transfer: change in {task} score (95 % CI)"))
     _similarity_traces(fig, pairs)
-    n_transfer = _transfer_traces(fig, pairs, task)
+    n_transfer = _transfer_traces(fig, pairs, task, _transfers(ladder))
     fig.update_xaxes(type="log", title_text="teacher params / student params")
     fig.update_yaxes(title_text="mean CKA", range=[0, 1], row=1, col=1)
     fig.update_yaxes(title_text="score change", row=1, col=2)

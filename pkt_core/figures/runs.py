@@ -90,13 +90,29 @@ def runs_chart(tasks: Sequence[str], series: Mapping[str, Mapping[str, Sequence[
     return captioned(fig, _runs_caption(tasks, series))
 
 
-CURVE_COLOURS = {"teacher": "#d62728", "shuffled": "#7f7f7f", "seeking": "#1f77b4",
-                 "seeking_shuffled": "#9ecae1"}
+# A teacher series and its control share a hue (the control lighter, dotted); paradigms take the
+# palette in the order the curve lists them.
+CURVE_PALETTE = (("#d62728", "#7f7f7f"), ("#1f77b4", "#9ecae1"), ("#2ca02c", "#98df8a"),
+                 ("#9467bd", "#c5b0d5"))
+CONTROL_SUFFIX = "@shuffled"  # as pkt_core.curve names a control's series
+
+
+def _curve_series_style(curve: Mapping[str, Any], series: str) -> tuple[str, str, str]:
+    """(legend name, colour, knob) of a curve series, from the curve's own `paradigms` entry."""
+    control = series.endswith(CONTROL_SUFFIX)
+    name = series[: -len(CONTROL_SUFFIX)] if control else series
+    described = curve.get("paradigms", {})
+    order = list(described).index(name) if name in described else len(described)
+    colour = CURVE_PALETTE[order % len(CURVE_PALETTE)][int(control)]
+    title = described.get(name, {}).get("title", name)
+    label = (f"{title} from the shuffled teacher (control)" if control
+             else f"{title} from the teacher ({curve.get('teacher', '')})")
+    return label, colour, described.get(name, {}).get("setting", "")
 
 
 def _curve_caption(curve: Mapping[str, Any]) -> str:
-    real = [p for s, pts in curve.get("series", {}).items() if "shuffled" not in s for p in pts
-            if "vs_shuffled" in p]
+    real = [p for s, pts in curve.get("series", {}).items() if not s.endswith(CONTROL_SUFFIX)
+            for p in pts if "vs_shuffled" in p]
     beat = sum(1 for p in real if p["vs_shuffled"]["ci95"][0] > 0)
     data = (f"Here the teacher beat its control (95 % interval above 0) at {beat} of {len(real)} "
             "points. " if real else "")
@@ -111,17 +127,14 @@ def _curve_caption(curve: Mapping[str, Any]) -> str:
 def incompatibility_curve_figure(curve: Mapping[str, Any]) -> go.Figure:
     """Score change against update size (log x), the real teacher beside its shuffled control,
     with 95 % intervals: where the two overlap, the teacher's parameters added nothing."""
-    names = {"teacher": f"LaTen from the teacher ({curve.get('teacher', '')})",
-             "shuffled": "LaTen from the shuffled teacher (control)",
-             "seeking": "Seeking from the teacher", "seeking_shuffled": "Seeking from the shuffled teacher"}
     fig = go.Figure()
     for series, points in curve.get("series", {}).items():
         x = [p["relative_update"] for p in points]
         y = [p["change"] for p in points]
-        knob = "lr" if points and "lr" in points[0] else "epochs"
+        name, colour, knob = _curve_series_style(curve, series)
         fig.add_trace(go.Scatter(
-            x=x, y=y, mode="lines+markers", name=names.get(series, series),
-            line={"color": CURVE_COLOURS.get(series), "dash": "dot" if "shuffled" in series else "solid"},
+            x=x, y=y, mode="lines+markers", name=name,
+            line={"color": colour, "dash": "dot" if series.endswith(CONTROL_SUFFIX) else "solid"},
             error_y={"type": "data", "symmetric": False,
                      "array": [p["ci95"][1] - p["change"] for p in points],
                      "arrayminus": [p["change"] - p["ci95"][0] for p in points]},

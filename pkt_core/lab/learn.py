@@ -2,8 +2,8 @@
 page fills in when its button opens that tab.
 
 The prose is `learn.md`, a template: every number in it is filled here from its source — the
-models' configs, `paper.py`, the lab's defaults, the shipped results (docs/RESULTS.json,
-docs/laten_sweep.json, the shipped incompatibility curve) and, with `live=True`, a locate of the
+models' configs, `paper.py`, the lab's defaults, the paradigm registry, the shipped results
+(assets/results/RESULTS.json, the shipped incompatibility curve) and, with `live=True`, a locate of the
 first example — so Learn cannot drift from what the tabs show.
 """
 from __future__ import annotations
@@ -23,7 +23,9 @@ from ..models import ModelShape, resolve_ref
 from ..models.config_check import checked_shape
 from ..models.controls import PREFIX as CONTROL_PREFIX
 from ..models.provider import MODELS
-from ..paradigms import get_paradigm
+from ..paradigms import (compared_paradigms, default_paradigm, get_paradigm,
+                         paradigm_names)
+from ..paths import results_dir
 from ..stats import paired_change_ci
 from ..tasks import get_task
 from .catalog import default_pair, default_preset, task_example
@@ -33,8 +35,6 @@ from .saved_runs import default_run_pick, model_scores
 from .views import token_label
 
 TEMPLATE = Path(__file__).with_name("learn.md")
-# The measured results of the embedded pair (docs/RESULTS.md, docs/CONTROLS.md), read when present.
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 TABS = ("pair", "locate", "incompat", "transfer", "compare", "runs")  # the page's tab ids
 # Learn's worked example: the first extract example of this task (what Locate opens with).
 LEARN_TASK, LEARN_EXAMPLE = "facts", 0
@@ -87,7 +87,8 @@ def _targets(facts: dict[str, str]) -> dict[str, tuple[str, dict[str, Any], str]
     """key → (tab, inputs, button label) of each step."""
     teacher, student = facts["teacher"], facts["student"]
     prompt, answer = task_example(LEARN_TASK, LEARN_EXAMPLE)
-    laten = {"paradigm": "laten", "task": LEARN_TASK, "preset": facts["laten_preset"]}
+    paradigm = default_paradigm()
+    chosen = {"paradigm": paradigm, "task": LEARN_TASK, "preset": facts["transfer_preset"]}
     return {
         "pair": ("pair", {"preset": "embedded", "teacher": teacher, "student": student},
                  "Open Pair with the embedded pair"),
@@ -96,9 +97,10 @@ def _targets(facts: dict[str, str]) -> dict[str, tuple[str, dict[str, Any], str]
                    f"Open Locate on {LEARN_TASK} example {LEARN_EXAMPLE}"),
         "incompat": ("incompat", {"task": LEARN_TASK, "metric": "cka"},
                      "Open the heatmaps (linear CKA)"),
-        "transfer": ("transfer", {**laten, "teacher": teacher},
-                     f"Open Transfer: LaTen, {facts['laten_preset']} defaults"),
-        "control": ("transfer", {**laten, "teacher": facts["control"]},
+        "transfer": ("transfer", {**chosen, "teacher": teacher},
+                     f"Open Transfer: {get_paradigm(paradigm).title}, "
+                     f"{facts['transfer_preset']} defaults"),
+        "control": ("transfer", {**chosen, "teacher": facts["control"]},
                     f"Open Transfer from the control {facts['control']}"),
         "compare": ("compare", {"prompt": default_prompt(), "quick_task": LEARN_TASK,
                                 "quick_n": int(facts["quick_items"])},
@@ -158,16 +160,17 @@ def _paper_facts() -> dict[str, str]:
     # The two benchmarks quoted are the table's first two (MMLU, GSM8K), named from its header.
     mmlu, gsm = paper.TABLE_COLUMNS[1:3]
     out = {"paper_pair": paper.PAIR, "mmlu_column": mmlu, "gsm_column": gsm}
-    for row, name in (("student", "student"), ("teacher", "teacher"), ("Seeking", "seeking"),
-                      ("LaTen", "laten")):
-        out[f"mmlu_{name}"] = f"{published(row, mmlu):.2f}"
-        out[f"gsm_{name}"] = f"{published(row, gsm):.2f}"
+    # the student, the teacher and every compared paradigm the paper's table has a row for
+    rows = ["student", "teacher", *(get_paradigm(name).title for name in compared_paradigms())]
+    cells = [f"{row} {published(row, mmlu):.2f} / {published(row, gsm):.2f}"
+             for row in rows if any(row in r[0] for r in paper.TABLE)]
+    out["paper_numbers"] = ", ".join(cells)
     means = paper.SIMILARITY_MEANS
     low, high = min(means, key=means.get), max(means, key=means.get)
     out["sim_low"] = f"{means[low]:.3f} ({low})"
     out["sim_high"] = f"{means[high]:.3f} ({high})"
-    vs_w, vs_rest = paper.PARAMETRIC_COSINES["seeking"].split(" · ")
-    out["seeking_cosines"] = f"{vs_w} with W, {vs_rest} with W − BA"
+    vs_w, vs_rest = paper.PARAMETRIC_COSINES["teacher_piece"].split(" · ")
+    out["piece_cosines"] = f"{vs_w} with W, {vs_rest} with W − BA"
     return out
 
 
@@ -177,10 +180,14 @@ def _lab_facts(teacher: str) -> dict[str, str]:
            "level": f"{100 * defaults['level'].default:g}",
            "resamples": f"{defaults['n_boot'].default:,}",
            "quick_items": str(min(QUICK_EVAL_ITEMS, policy.lab_cap("quick_eval_items"))),
-           "laten_preset": default_preset("laten", teacher)}
-    for name in ("seeking", "laten"):
-        spec = get_paradigm(name)
-        out[f"{name}_title"], out[f"{name}_description"] = spec.title, spec.description
+           "transfer_preset": default_preset(default_paradigm(), teacher)}
+    compared = [get_paradigm(name) for name in compared_paradigms()]
+    out["paradigm_list"] = "\n".join(
+        f"* **{spec.family}** (*{spec.title}*): {spec.learn or spec.description}."
+        for spec in compared)
+    out["compared_students"] = " and ".join(f"{spec.title} students" for spec in compared)
+    free = [get_paradigm(n).title for n in paradigm_names() if not get_paradigm(n).needs_teacher]
+    out["teacher_free"] = " and ".join(f"**{title}**" for title in free) or "Baselines"
     return out
 
 
@@ -245,16 +252,6 @@ def _sci(x: float) -> str:
                                                                           "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
-def research_update(sweep: dict[str, Any]) -> float:
-    """‖ΔW‖/‖W‖ of LaTen with the research's settings, from the sweep's matching row."""
-    spec = get_paradigm("laten")
-    config = spec.config_class.from_dict(spec.preset("research"))
-    steps = config.steps or len(get_task(sweep["task"]).split("extract"))
-    row = next(r for r in sweep["rows"] if r["lr"] == config.lr and r["steps"] == steps
-               and r["init_std"] == config.init_std)
-    return float(row["relative_update"])
-
-
 def beats_control(series: list[dict[str, Any]]) -> int:
     """Points of a curve series where the teacher's paired interval against its control is above 0."""
     return sum(point["vs_shuffled"]["ci95"][0] > 0 for point in series)
@@ -263,46 +260,57 @@ def beats_control(series: list[dict[str, Any]]) -> int:
 def _results_reading(teacher: str, student: str, level: float) -> str:
     """The measured results of this pair in a few sentences, or a line saying why there are none."""
     try:
-        results = json.loads((DOCS / "RESULTS.json").read_text(encoding="utf-8"))
-        sweep = json.loads((DOCS / "laten_sweep.json").read_text(encoding="utf-8"))
+        results = json.loads(results_dir() / "RESULTS.json".read_text(encoding="utf-8"))
         curve = json.loads(curve_file(teacher, student, LEARN_TASK).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "*The measured results (docs/RESULTS.md) are not part of this installation.*"
     if (results.get("teacher"), results.get("student")) != (teacher, student):
         return f"*The measured results are for {results.get('teacher')} → {results.get('student')}.*"
     try:
-        return _results_sentences(results, sweep, curve, level)
+        return _results_sentences(results, curve, level)
     except (KeyError, IndexError, StopIteration, TypeError):  # files of another format
         return "*The measured results (docs/RESULTS.md) could not be read here.*"
 
 
-def _results_sentences(results: dict[str, Any], sweep: dict[str, Any], curve: dict[str, Any],
-                       level: float) -> str:
-    rows, tasks, task = results["rows"], results["tasks"], LEARN_TASK
-    seeking, shuffled = rows["seeking"][task], rows["seeking@shuffled"][task]
-    # Does the teacher add anything to Seeking? Not if its lead over the shuffled control is
-    # inside half the width of Seeking's own interval.
-    lead = seeking["change"] - shuffled["change"]
-    half_width = (seeking["change_ci95"][1] - seeking["change_ci95"][0]) / 2
-    verdict = ("fine-tuning does the work" if abs(lead) <= half_width
+def _change(cell: dict[str, Any]) -> str:
+    lo, hi = cell["change_ci95"]
+    return f"{_points(cell['change'])} points [{_points(lo)}, {_points(hi)}]"
+
+
+def _teacher_sentence(name: str, rows: dict[str, Any], tasks: list[str]) -> str:
+    """One paradigm's row of the results against its shuffled-teacher control, in words."""
+    title, task = get_paradigm(name).title, LEARN_TASK
+    cell, control = rows[name][task], rows[f"{name}@shuffled"][task]
+    # Does the teacher add anything? Not if its lead over the shuffled control is inside half the
+    # width of the paradigm's own interval.
+    lead = cell["change"] - control["change"]
+    half_width = (cell["change_ci95"][1] - cell["change_ci95"][0]) / 2
+    verdict = ("the teacher adds nothing beyond its control" if abs(lead) <= half_width
                else f"the teacher adds {_points(lead)} points over its control")
-    laten = rows["laten"]
-    with_zero = sum(lo <= 0 <= hi for lo, hi in (laten[t]["change_ci95"] for t in tasks))
+    with_zero = sum(lo <= 0 <= hi for lo, hi in (rows[name][t]["change_ci95"] for t in tasks))
     around = ("every interval around zero" if with_zero == len(tasks)
               else f"intervals around zero on {with_zero} of {len(tasks)} tasks")
-    series = curve["series"]
-    n_laten, n_seeking = len(series["teacher"]), len(series.get("seeking", []))
-    chance = 100 * (1 - (level / 100) ** (n_laten + n_seeking))
+    return (f"{title} moves `{task}` by {_change(cell)}, from the shuffled teacher by "
+            f"{_points(control['change'])}: {verdict}; over all tasks "
+            f"({', '.join(_points(rows[name][t]['change']) for t in tasks)}) {around}.")
+
+
+def _results_sentences(results: dict[str, Any], curve: dict[str, Any], level: float) -> str:
+    rows, tasks, task = results["rows"], results["tasks"], LEARN_TASK
+    with_control = [n for n in paradigm_names() if n in rows and f"{n}@shuffled" in rows]
+    free = [n for n in paradigm_names() if n in rows and not get_paradigm(n).needs_teacher]
+    sentences = [_teacher_sentence(name, rows, tasks) for name in with_control]
+    if free:
+        sentences.append(" and ".join(get_paradigm(n).title for n in free)
+                         + ", with no teacher, move it by "
+                         + " and ".join(_points(rows[n][task]["change"]) for n in free) + ".")
+    series, described = curve["series"], curve.get("paradigms", {})
+    wins = [f"{beats_control(series[n])} of {len(series[n])} {d['title']} points"
+            for n, d in described.items()]
+    comparisons = sum(len(series[n]) for n in described)
+    chance = 100 * (1 - (level / 100) ** comparisons)
     return (f"**Shows** ({len(results['seeds'])} seeds, {len(tasks)} tasks, docs/RESULTS.md): "
-            f"Seeking moves `{task}` by {_points(seeking['change'])} points "
-            f"[{_points(seeking['change_ci95'][0])}, {_points(seeking['change_ci95'][1])}], from the "
-            f"shuffled teacher by {_points(shuffled['change'])}; LoRA and PiSSA, with no teacher, "
-            f"by {_points(rows['lora'][task]['change'])} and "
-            f"{_points(rows['pissa'][task]['change'])}: {verdict}. LaTen "
-            f"(research settings) updates {_sci(research_update(sweep))} of the weights' norm; its "
-            f"score changes ({', '.join(_points(laten[t]['change']) for t in tasks)}) have "
-            f"{around}. On the curve the teacher beats its control at "
-            f"{beats_control(series['teacher'])} of {n_laten} LaTen sizes and "
-            f"{beats_control(series.get('seeking', []))} of {n_seeking} Seeking budgets; in "
-            f"{n_laten + n_seeking} comparisons at {level:g} %, chance alone gives at least one "
-            f"such win {chance:.0f} % of the time.")
+            + " ".join(sentences)
+            + f" On the curve the teacher beats its control at {' and '.join(wins)}; in "
+            f"{comparisons} comparisons at {level:g} %, chance alone gives at least one such "
+            f"win {chance:.0f} % of the time.")

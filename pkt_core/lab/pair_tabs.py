@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .. import paper, policy
+from .. import paper, paths, policy
 from ..analyse import (METRICS, compare_layer_attribution, locate_stability,
                        parametric_similarity, representation_similarity)
 from ..curve import incompatibility_curve
@@ -19,7 +19,7 @@ from ..figures import (incompatibility_curve_figure, ladder_figure, layer_score_
                        similarity_heatmaps)
 from ..locate import KINDS, LocateConfig, LocateResult, locate
 from ..models import ModelShape, resolve_ref
-from ..models.loading import ASSETS_DIR, ref_availability
+from ..models.loading import ref_availability
 from ..models import tokenizers_match
 from ..models.provider import MODELS
 from ..paradigms import check_pair_for, get_paradigm, paradigm_names
@@ -195,20 +195,20 @@ def parametric_view(teacher: str, student: str, rank: Any = 16) -> ParametricVie
     text = ("Mean over layers and modules. A Seeking-style piece taken from the teacher is "
             "nearly orthogonal to what the student already has — the *parametric* side of "
             "neural incompatibility.\n\n" + "\n".join(lines) + "\n\n"
-            + _pissa_comment(summary.get("pissa", {}), r, MODELS.shape(student).hidden))
+            + _own_top_r_comment(summary.get("own_top_r", {}), r, MODELS.shape(student).hidden))
     return ParametricView(parametric_curves(result), text)
 
 
-def _pissa_comment(pissa: dict[str, dict[str, float]], rank: int, width: int) -> str:
+def _own_top_r_comment(own: dict[str, dict[str, float]], rank: int, width: int) -> str:
     """Why PiSSA's cos(BA, W) is high here and ≈ 0.15 in the paper: BA is W's own top singular
     directions, so the cosine is just the share of W's norm those directions hold."""
-    share = _mean([v["norm_ratio"] for v in pissa.values()])
-    published = paper.PARAMETRIC_COSINES["pissa"].split(" · ")[0]
+    share = _mean([v["norm_ratio"] for v in own.values()])
+    published = paper.PARAMETRIC_COSINES["own_top_r"].split(" · ")[0]
     return (f"*PiSSA's row is not a transfer:* its BA is the student's own top-{rank} singular "
             f"directions, so by construction cos(BA, W) = ‖BA‖/‖W‖ (here {share}), the fraction "
             f"of W's norm that rank {rank} holds — large in this student's {width}-wide matrices, "
             f"small in the paper's far wider Llama-2 ones, which is all its {published} (the same "
-            "PiSSA measure) says; the teacher's piece is Seeking's row.")
+            "PiSSA measure) says; the teacher's piece is the other row.")
 
 
 # ---- the incompatibility curve (precomputed for the embedded pair, re-run on demand) -----------------
@@ -216,7 +216,7 @@ def curve_file(teacher: str, student: str, task: str) -> Path:
     """Where a pair's shipped curve lives (assets/curves/<teacher>__<student>__<task>.json)."""
     safe = ["".join(c if c.isalnum() or c in "-_." else "-" for c in part)
             for part in (teacher, student, task)]
-    return ASSETS_DIR / "curves" / ("__".join(safe) + ".json")
+    return paths.curves_dir() / ("__".join(safe) + ".json")
 
 
 def shipped_curve(teacher: str, student: str, task: str = "facts") -> CurveView:
@@ -244,7 +244,8 @@ def shipped_ladder_view(task: str = "facts") -> tuple[Any, str]:
 
 def start_curve(teacher: str, student: str, task: str, points: Any = 5, seeds: Any = 3,
                 eval_limit: Any = None, session: str | None = None) -> Job:
-    """The curve in a worker thread (points × seeds × 2 LaTen runs), checked before it starts.
+    """The curve in a worker thread (points × seeds × 2 runs of each paradigm on the curve by
+    default), checked before it starts.
     Test items default to 150, or the public cap."""
     if session is not None and JOBS.busy(session):
         raise LabError("a job is already running in this session; cancel it or wait")

@@ -149,16 +149,16 @@ class CurveView:
 
 
 def curve_markdown(curve: dict[str, Any], where: str) -> str:
-    """The curve's numbers and what they say: does the teacher beat its shuffled control?"""
-    text = _curve_table(curve, "teacher", "shuffled", "lr", where, "LaTen")
-    if "seeking" in curve["series"]:
-        text += "\n\n" + _curve_table(curve, "seeking", "seeking_shuffled", "epochs", "", "Seeking")
-    return text
+    """The curve's numbers and what they say, per paradigm on it: does the teacher beat its
+    shuffled control?"""
+    tables = [_curve_table(curve, name, described, where if i == 0 else "")
+              for i, (name, described) in enumerate(curve["paradigms"].items())]
+    return "\n\n".join(tables)
 
 
-def _curve_table(curve: dict[str, Any], real: str, shuffled: str, knob: str, where: str,
-                 method: str) -> str:
-    teacher, control = curve["series"][real], curve["series"][shuffled]
+def _curve_table(curve: dict[str, Any], name: str, described: dict[str, Any], where: str) -> str:
+    teacher, control = curve["series"][name], curve["series"][f"{name}@shuffled"]
+    knob, method = described["setting"], described["title"]
     rows = [f"| {t[knob]:.2g} | {t['relative_update']:.2g} | {t['change']:+.3f} "
             f"[{t['ci95'][0]:+.3f}, {t['ci95'][1]:+.3f}] | {c['relative_update']:.2g} | "
             f"{c['change']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | "
@@ -314,24 +314,26 @@ class RunDetailView:
 
 
 def ladder_markdown(ladder: dict[str, Any]) -> str:
-    """The ladder's pairs as a table: ratio, similarity, the Seeking-style piece, locate agreement
-    and, where shipped, the facts change from the teacher beside its shuffled control."""
+    """The ladder's pairs as a table: ratio, similarity, the teacher piece, locate agreement and,
+    where shipped, each transfer's change from the teacher beside its shuffled control."""
     def change(p: dict[str, Any], row: str) -> str:
         cell = p.get("transfer", {}).get("rows", {}).get(row, {}).get(ladder.get("task", "facts"))
         return "—" if not cell else (f"{cell['change']:+.3f} [{cell['ci95'][0]:+.3f}, "
                                      f"{cell['ci95'][1]:+.3f}]")
 
+    transfers = ladder.get("transfers", {})
     lines = ["| teacher → student | params ratio | mean CKA | mean signed cos | cos(BA, W) "
-             "Seeking-style | locate ρ FFN / attn | Seeking change | … from the shuffled teacher |",
-             "|---|---|---|---|---|---|---|---|"]
+             "teacher piece | locate ρ FFN / attn | "
+             + " | ".join(f"{title} change" for title in transfers.values()) + " |",
+             "|---|---|---|---|---|---|" + "---|" * len(transfers)]
     for p in sorted(ladder["pairs"], key=lambda p: p["param_ratio"]):
         mean = {k: sum(p[k].values()) / len(p[k]) for k in ("cka", "cosine", "parametric")}
         rho = [p["locate"][k]["spearman"] for k in ("ffn", "attn")]
         rho_text = " / ".join("n/a" if r is None else f"{r:+.2f}" for r in rho)
         lines.append(f"| `{p['teacher']}` → `{p['student']}`{' (same size)' if p['same_size'] else ''}"
                      f" | {p['param_ratio']:.1f}× | {mean['cka']:.3f} | {mean['cosine']:.3f} | "
-                     f"{mean['parametric']:+.3f} | {rho_text} | {change(p, 'seeking')} | "
-                     f"{change(p, 'seeking@shuffled')} |")
+                     f"{mean['parametric']:+.3f} | {rho_text} | "
+                     + " | ".join(change(p, row) for row in transfers) + " |")
     return ("\n".join(lines) + f"\n\nPrecomputed by `python -m pkt_core ladder` on "
             f"`{ladder.get('task')}` ({ladder.get('n_texts')} test texts, {ladder.get('n_examples')} "
             f"located examples) in {ladder.get('seconds', 0):.0f} s; see docs/INCOMPATIBILITY.md "
