@@ -37,7 +37,8 @@ def test_models_json_lists_embedded_and_presets():
     assert llama2["available"] is False and llama2["availability"] == "needs network"
     for row in rows:
         if row["kind"] == "embedded":
-            assert row["role"] in ("teacher", "student", "middle", "sibling") and row["available"] is True
+            assert row["role"] in ("teacher", "student", "middle", "sibling")
+            assert row["available"] is True
 
 
 def test_evaluate_json_on_user_data(tiny_models, tmp_path):
@@ -84,8 +85,8 @@ def test_errors_are_one_readable_line_without_traceback():
 
 
 def test_locate_json_has_the_documented_keys(tiny_models):
-    out = run_cli("locate", "--model", str(tiny_models["llama"]), "--prompt", "The capital of Velora is",
-                  "--answer", " Amrit.", "--json")
+    out = run_cli("locate", "--model", str(tiny_models["llama"]),
+                  "--prompt", "The capital of Velora is", "--answer", " Amrit.", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     for key in ("target_token_id", "attn_layer_scores", "ffn_layer_scores", "ffn_neuron_scores",
@@ -103,7 +104,8 @@ def test_locate_bad_input_is_one_line():
 def test_similarity_json_and_html(tiny_models, tmp_path):
     html = tmp_path / "sim.html"
     out = run_cli("similarity", "--teacher", str(tiny_models["llama_deep"]), "--student",
-                  str(tiny_models["llama"]), "--text", "The capital of Velora is Amrit, by the river.",
+                  str(tiny_models["llama"]),
+                  "--text", "The capital of Velora is Amrit, by the river.",
                   "--metric", "cosine", "--json", "--html", str(html))
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
@@ -129,14 +131,16 @@ def test_transfer_then_runs_list_then_evaluate_the_run(tiny_models, tmp_path):
     listed = run_cli("runs", "list", "--root", str(tmp_path / "runs"), "--json")
     rows = json.loads(listed.stdout)
     assert len(rows) == 1 and rows[0]["paradigm"] == "laten" and rows[0]["finished"]
-    evaluated = run_cli("evaluate", "--model", str(out_dir), "--task", "jsonl", "--source", str(data),
-                        "--limit", "1", "--json")
+    evaluated = run_cli("evaluate", "--model", str(out_dir), "--task", "jsonl",
+                        "--source", str(data), "--limit", "1", "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     again = run_cli("transfer", "--paradigm", "laten", "--teacher", str(tiny_models["llama_deep"]),
-                    "--student", str(tiny_models["llama"]), "--data", str(data), "--out", str(out_dir))
+                    "--student", str(tiny_models["llama"]), "--data", str(data),
+                    "--out", str(out_dir))
     assert again.returncode != 0 and "already holds a run" in again.stderr
     bad = run_cli("transfer", "--paradigm", "laten", "--teacher", str(tiny_models["llama_deep"]),
-                  "--student", str(tiny_models["llama"]), "--data", str(data), "--transfer-rate", "2")
+                  "--student", str(tiny_models["llama"]), "--data", str(data),
+                  "--transfer-rate", "2")
     assert bad.returncode != 0 and "transfer rate" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -150,9 +154,9 @@ def test_out_of_range_counts_are_refused_by_the_parser():
 def test_a_missing_run_folder_is_a_path_not_a_hub_id(tmp_path):
     (tmp_path / "runs").mkdir()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-m", "pkt_core", "evaluate", "--model", "runs/does-not-exist",
-                          "--task", "facts"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run([sys.executable, "-m", "pkt_core", "evaluate",
+                          "--model", "runs/does-not-exist", "--task", "facts"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "no model directory 'runs/does-not-exist'" in out.stderr
     assert "not available offline" not in out.stderr and "Traceback" not in out.stderr
 
@@ -173,7 +177,8 @@ def _located(out: subprocess.CompletedProcess) -> dict:
 
 def test_locate_wraps_the_prompt_in_the_chat_format_as_the_lab_does():
     """On the same example, `locate` (chat by default) reports the layers the lab's Locate tab
-    reports; the teacher's FFN order is where the two once differed ([0, 6, 7] against [6, 0, 5])."""
+    reports; the teacher's FFN order is where the two once differed ([0, 6, 7] against
+    [6, 0, 5])."""
     import numpy as np
 
     from pkt_core.lab import locate_pair, task_example
@@ -182,7 +187,8 @@ def test_locate_wraps_the_prompt_in_the_chat_format_as_the_lab_does():
     prompt, answer = task_example("facts", 0)
     view = locate_pair("pkt-tiny-teacher", "pkt-tiny-student", prompt, answer)
     # The student's example is typed with stray whitespace: the lab strips it, and so must the CLI.
-    for role, typed in (("student", (f"  {prompt}\n", f" {answer} ")), ("teacher", (prompt, answer))):
+    for role, typed in (("student", (f"  {prompt}\n", f" {answer} ")),
+                        ("teacher", (prompt, answer))):
         lab = LocateResult.from_json(view.state[f"{role}_result"])
         cli = _located(run_cli("locate", "--model", f"pkt-tiny-{role}", "--prompt", typed[0],
                                "--answer", typed[1], "--json"))
@@ -191,7 +197,8 @@ def test_locate_wraps_the_prompt_in_the_chat_format_as_the_lab_does():
         for kind, shown in (("ffn", "FFN"), ("attn", "attention")):  # the page's top-neuron table
             rows = [row[2] for row in view.top_rows if row[:2] == [role, shown]]
             assert list(dict.fromkeys(rows)) == cli[f"top_{kind}_layers"][:3], (role, kind)
-            assert np.allclose(cli[f"{kind}_layer_scores"], lab.layer_scores(kind), rtol=1e-4, atol=1e-7)
+            assert np.allclose(cli[f"{kind}_layer_scores"], lab.layer_scores(kind),
+                               rtol=1e-4, atol=1e-7)
         assert cli["target_token_id"] == lab.target_token_id
 
 
@@ -223,7 +230,8 @@ def test_evaluate_items_prints_one_line_per_item_in_text_mode():
     logged = run_cli(*args, "--items")
     assert plain.returncode == 0 and logged.returncode == 0, plain.stderr + logged.stderr
     summary, *lines = logged.stdout.splitlines()
-    assert plain.stdout.splitlines() == [summary] and summary.startswith("pkt-tiny-student on facts")
+    assert plain.stdout.splitlines() == [summary]
+    assert summary.startswith("pkt-tiny-student on facts")
     assert len(lines) == 3
     for line, item in zip(lines, expected.items):
         ident, mark, answer = line.split()[:3]
@@ -243,11 +251,15 @@ def test_item_lines_are_short_single_lines_for_every_kind_of_task():
               "reference": "9 * 21 = 189. 700 - 572 = 128.\n#### 128", "output": "…"}
     assert _item_line(number, "number", 9) == '  arith-1    ✗  "241" vs "128"'
     code = {"id": "write-2", "correct": False, "status": "failed", "detail": "AssertionError",
-            "output": "```python\ndef solve(xs):\n    return sorted(xs)[::-1][:3] + [x * 2 for x in xs]\n```",
-            "extracted": "def solve(xs): …", "reference": "```python\ndef solve(xs):\n    return xs\n```"}
+            "output": "```python\ndef solve(xs):\n"
+                      "    return sorted(xs)[::-1][:3] + [x * 2 for x in xs]\n```",
+            "extracted": "def solve(xs): …",
+            "reference": "```python\ndef solve(xs):\n    return xs\n```"}
     line = _item_line(code, "code_write")
-    assert line.startswith('  write-2  ✗  "def solve(xs): return sorted(xs)[::-1][…" vs ')  # 40 chars
-    assert line.endswith('"def solve(xs): return xs"  [failed: AssertionError]') and "\n" not in line
+    # The output is cut at 40 characters.
+    assert line.startswith('  write-2  ✗  "def solve(xs): return sorted(xs)[::-1][…" vs ')
+    assert line.endswith('"def solve(xs): return xs"  [failed: AssertionError]')
+    assert "\n" not in line
     exact = {"id": "j", "correct": True, "extracted": "", "reference": "3", "status": "ok"}
     assert _item_line(exact, "exact") == '  j  ✓  "" vs "3"'
 
@@ -268,7 +280,8 @@ def test_every_flag_of_every_subcommand_has_help():
     from pkt_core.__main__ import build_parser
 
     parsers = dict(_all_parsers(build_parser()))
-    assert {"pkt locate", "pkt zoo build", "pkt zoo examples", "pkt runs list", "pkt transfer"} <= set(parsers)
+    assert {"pkt locate", "pkt zoo build", "pkt zoo add-members", "pkt zoo examples",
+            "pkt runs list", "pkt transfer"} <= set(parsers)
     missing, flags = [], 0
     for path, parser in parsers.items():
         parser.format_help()  # renders: no stray '%' in a help text
@@ -279,6 +292,63 @@ def test_every_flag_of_every_subcommand_has_help():
                     missing.append(f"{path} {'/'.join(action.option_strings)}")
     assert not missing, missing
     assert flags > 100  # the paradigm settings' flags of transfer and reproduce are among them
+
+
+# ---- zoo add-members: reaches zoo.add_members, refuses what would lose a family ----------------
+def _zoo_builds(tmp_path: Path) -> tuple[Path, Path]:
+    """Two folders that look like `zoo build` outputs (their record only: nothing is trained)."""
+    built, family = tmp_path / "extra", tmp_path / "family"
+    for folder in (built, family):
+        folder.mkdir()
+        (folder / "build_results.json").write_text("{}")
+    return built, family
+
+
+SUMMARY = {"out": "family", "tokens": 20000, "seconds": 3.0, "models": {
+    "pkt-micro-student": {"params": 12345, "train_seconds": 1.0, "scores": {"facts": 0.25}},
+    "pkt-micro-sibling": {"params": 12345, "train_seconds": 1.0, "scores": {"facts": 0.5}}}}
+
+
+def test_zoo_add_members_passes_the_parsed_folders(tmp_path, monkeypatch, capsys):
+    from pkt_core import zoo
+    from pkt_core.__main__ import main
+
+    built, family = _zoo_builds(tmp_path)
+    calls = []
+    monkeypatch.setattr(zoo, "add_members", lambda *args: calls.append(args) or SUMMARY)
+    assert main(["zoo", "add-members", "--built", str(built), "--out", str(family),
+                 "--json"]) == 0
+    assert calls == [(str(built), str(family))]
+    assert json.loads(capsys.readouterr().out) == SUMMARY
+    assert main(["zoo", "add-members", "--built", str(built), "--out", str(family)]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[0] == "the family in family now has 2 members:" and len(text) == 3
+    assert "pkt-micro-sibling" in text[2] and "12,345 params" in text[2]
+    assert "facts 0.500" in text[2]
+
+
+def test_zoo_add_members_refuses_a_non_build_and_the_family_itself(tmp_path, monkeypatch,
+                                                                    capsys):
+    from pkt_core import zoo
+    from pkt_core.__main__ import main
+
+    built, family = _zoo_builds(tmp_path)
+    monkeypatch.setattr(zoo, "add_members", lambda *args: pytest.fail("add_members was called"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["zoo", "add-members", "--built", str(empty), "--out", str(family)]) == 2
+    assert "--built" in capsys.readouterr().err
+    assert main(["zoo", "add-members", "--built", str(built), "--out", str(empty)]) == 2
+    assert "--out" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # --built is required: argparse refuses
+        main(["zoo", "add-members", "--out", str(family)])
+    assert exit_info.value.code == 2 and "--built" in capsys.readouterr().err
+    # As a user runs it: one readable line, nothing copied onto itself.
+    out = run_cli("zoo", "add-members", "--built", str(family), "--out", str(family / "."))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == "error: --built and --out are the same folder: there is " \
+                                 "nothing to add"
+    assert (family / "build_results.json").read_text() == "{}"
 
 
 BAR = re.compile(r"\d+/\d+ \[\d\d:\d\d")  # tqdm's "39/39 [00:00<00:00, …]"
