@@ -20,7 +20,7 @@ from .evaluate import evaluate_task
 from . import policy
 from .budget import (available_memory_bytes, estimate_seconds, format_bytes, format_duration,
                      memory_phases, tokens_per_example)
-from .models import PairReport, inspect_model
+from .models import PairReport, inspect_model, tokenizers_match
 from .models.loading import default_device, parse_dtype
 from .models.provider import MODELS, ModelProvider
 from .paradigms.base import (Paradigm, ParadigmConfig, TransferCancelled, TransferContext,
@@ -102,12 +102,21 @@ def prepare(req: TransferRequest) -> PreparedTransfer:
         if not req.teacher:
             raise TransferError(f"{paradigm.title} needs a teacher model")
         teacher_shape = inspect_model(req.teacher)
-        pair = check_pair_for(teacher_shape, student_shape, same_tokenizer=True, paradigm=paradigm.name)
+        pair = check_pair_for(teacher_shape, student_shape, paradigm=paradigm.name,
+                              same_tokenizer=_same_tokenizer(req))
         if not pair.ok:
             raise TransferError(pair.verdict())
     prepared = PreparedTransfer(req, paradigm, config, task, splits, pair)
     prepared.estimated_seconds = _estimate(prepared, student_shape, teacher_shape)
     return prepared
+
+
+def _same_tokenizer(req: TransferRequest) -> bool:
+    """Whether the pair tokenizes alike: every token string maps to the same id, read from the
+    tokenizer files (never the weights; a config's embedding rows may be padded, so they are not
+    compared). Files that cannot be read here count as alike: loading the models fails on them
+    with its own message."""
+    return tokenizers_match(req.teacher, req.student, download=True) is not False
 
 
 def _estimate(prepared: PreparedTransfer, student: Any, teacher: Any) -> float | None:

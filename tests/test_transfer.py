@@ -314,3 +314,35 @@ def test_laten_alignment_heatmap_data_is_saved(tiny_models, data_dir, tmp_path):
     fig = alignment_heatmaps(alignment)
     assert fig.layout.height and fig.layout.xaxis.title.text == "teacher layer"
     assert alignment_curves(alignment).data
+
+
+def test_prepare_compares_the_tokenizers_and_refuses_a_mismatch_where_the_paradigm_must(
+        tiny_models, tmp_path):
+    """A paradigm that needs one tokenizer is refused a pair whose vocabularies differ; the same
+    pair passes for a paradigm that copes, and its report says the tokenizers differ."""
+    from pkt_core.models.synthetic import byte_tokenizer, save_random_model
+    from pkt_core.paradigms import PARADIGMS, register
+    from pkt_core.paradigms.baselines import LoRABaseline
+    from pkt_core.transfer import TransferRequest, prepare
+
+    other = save_random_model(tmp_path / "other-tokenizer", family="llama")
+    byte_tokenizer(vocab=400).save_pretrained(other)  # another vocabulary, same model shape
+
+    class OneTokenizer(LoRABaseline):
+        name, title = "one-tokenizer", "One tokenizer (test)"
+        needs_teacher = True
+        different_tokenizers = (False, "it maps token ids one to one")
+
+    register(OneTokenizer)
+    request = dict(teacher=str(other), student=str(tiny_models["llama"]), task="facts",
+                   out=str(tmp_path / "run"))
+    try:
+        with pytest.raises(TransferError, match="tokenizer"):
+            prepare(TransferRequest(paradigm="one-tokenizer", **request))
+        same = prepare(TransferRequest(paradigm="one-tokenizer",
+                                       **{**request, "teacher": str(tiny_models["llama_deep"])}))
+    finally:
+        PARADIGMS.pop("one-tokenizer", None)
+    assert same.pair.same_tokenizer
+    copes = prepare(TransferRequest(paradigm="laten", **request))
+    assert not copes.pair.same_tokenizer and "different tokenizers" in " ".join(copes.pair.notes)
