@@ -1,14 +1,15 @@
 """The toy world: deterministic, disjoint splits, no test leakage, scorers agree with references."""
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
 
 import pytest
 
 from pkt_core.tasks.base import SPLIT_NAMES
-from pkt_core.tasks.toyworld import (TOY_TASKS, corpus_documents, make_world, prose_items,
-                                     toy_tasks)
+from pkt_core.tasks.toyworld import (TOY_TASKS, CodeTask, ToyTask, corpus_documents, make_world,
+                                     prose_sources, toy_tasks)
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +80,19 @@ def test_corpus_stream_never_contains_test_prompts(tasks):
 
 
 def test_prose_states_facts():
+    """A prose document states every attribute of its entity."""
     w = make_world(0)
-    docs = list(itertools.islice(prose_items(w, random.Random(0)), 3000))
-    c = w.countries[0]
-    text = " ".join(docs)
-    assert c.name in text
+    sources = prose_sources(w, random.Random(0))
+    countries = list(itertools.islice(sources["countries"], 1000))
+    people = list(itertools.islice(sources["people"], 3000))
+    # The most famous entities: the ones surely drawn in a short sample.
+    c, p = (max(entities, key=lambda e: e.fame) for entities in (w.countries, w.people))
+    about_c = [d for d in countries if c.name in d]
+    about_p = [d for d in people if p.name in d]
+    assert about_c and about_p
+    assert all(c.capital in d and c.language in d and c.currency in d and c.river in d
+               for d in about_c)
+    assert all(p.birthplace in d and p.profession in d for d in about_p)
 
 
 def test_facts_scoring(tasks):
@@ -149,7 +158,8 @@ def test_code_test_programs_are_new_compositions():
     """No test program's chain of operations (with its constants) is in the corpus, and the
     corpus still uses every operation the test programs use."""
     tasks = toy_tasks(0)
-    test_chains = {ex.meta["key"][0] for name in ("complete", "write") for ex in tasks[name].split("test")}
+    test_chains = {ex.meta["key"][0] for name in ("complete", "write")
+                   for ex in tasks[name].split("test")}
     assert len(test_chains) > 550  # hardly any chain is shared by the two tasks' test sets
     for name in ("complete", "write"):
         seen_ops = set()
@@ -164,9 +174,39 @@ def test_popularity_spreads_mentions():
     w = make_world(0)
     fames = sorted(c.fame for c in w.countries)
     assert fames[0] >= 1.0 and fames[-1] <= 5.0 and fames[-1] / fames[0] > 4
-    docs = list(itertools.islice(prose_items(w, random.Random(2)), 40000))
+    docs = list(itertools.islice(prose_sources(w, random.Random(2))["countries"], 10000))
     famous = max(w.countries, key=lambda c: c.fame)
     obscure = min(w.countries, key=lambda c: c.fame)
     # A country's capital appears only in that country's own documents.
     count = lambda c: sum(c.capital in d for d in docs)  # noqa: E731
     assert count(famous) > 2.5 * max(1, count(obscure))
+
+
+def test_shipped_corpus_and_test_items_are_unchanged():
+    """The shipped models were trained on this corpus and scored on these items: a change that
+    moves one random draw of the toy world would silently make them stale."""
+    corpus = hashlib.sha256()
+    for doc in itertools.islice(corpus_documents(0, stream_seed=1), 3000):
+        corpus.update(doc.encode() + b"\0")
+    assert corpus.hexdigest() == \
+        "b045877e61f7c2588d26d49e5f8a54c5bccfae4ab35f80eabbee1fc5555b1ed4"
+    items = hashlib.sha256()
+    for task in toy_tasks(0).values():
+        for ex in task.split("test"):
+            items.update(f"{ex.id}\0{ex.prompt}\0{ex.answer}\0".encode())
+    assert items.hexdigest() == \
+        "cb7f57a0a07d6a0f252e5570fbb483c568bdf45ea33b6007ed3dd63cf455ff14"
+
+
+@pytest.mark.parametrize("abstract", [ToyTask, CodeTask])
+def test_shared_task_bases_are_abstract(abstract):
+    """A toy task must say how its corpus is drawn (and a code task how its program is built)."""
+    with pytest.raises(TypeError, match="abstract"):
+        abstract(0, 0.05)
+
+
+def test_factories_register_under_the_package_name():
+    from pkt_core.tasks import _FACTORIES, _origin
+
+    for name in TOY_TASKS:
+        assert _origin(_FACTORIES[name]) == f"pkt_core.tasks.toyworld.{name}_task"
