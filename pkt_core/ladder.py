@@ -14,7 +14,7 @@ For every pair of members (larger → smaller, plus sibling → student) `build_
     locate        agreement of the two models' logit-lens layer profiles over a few examples
                   (Spearman on relative depth; share of top layers in common), per FFN/attention
     transfer      score changes with their 95 % intervals where a shipped results file has
-                  this pair (docs/RESULTS.json); empty otherwise
+                  this pair (assets/results/RESULTS.json); empty otherwise
 """
 from __future__ import annotations
 
@@ -26,18 +26,24 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import paths
 from .analyse import (REPR_MODULES, compare_layer_attribution, parametric_similarity,
                       representation_similarity)
 from .locate import LocateConfig, locate
 from .models import embedded_models, embedded_role
-from .models.loading import ASSETS_DIR
 from .models.provider import MODELS
+from .paradigms import get_paradigm, paradigm_names
+from .reproduce import Row, row_title
 from .tasks import get_task, render_chat
 
-DOCS_DIR = Path(__file__).resolve().parents[1] / "docs"
-SHIPPED_DIR = ASSETS_DIR / "ladder"
-# Rows of docs/RESULTS.json quoted per pair: each transfer and its shuffled-teacher control.
-TRANSFER_ROWS = ("seeking", "seeking@shuffled", "laten-lab", "laten-lab@shuffled")
+
+def transfer_rows() -> dict[str, str]:
+    """Rows of the shipped results quoted per pair → their titles: each paradigm that declares a
+    `ladder_preset`, then its shuffled-teacher control."""
+    rows = [Row(name, get_paradigm(name).ladder_preset) for name in paradigm_names()
+            if get_paradigm(name).ladder_preset is not None]
+    rows += [Row(r.paradigm, r.preset, True) for r in rows]
+    return {r.name: row_title(r.name) for r in rows}
 
 
 @dataclass
@@ -93,10 +99,13 @@ def _locate_agreement(teacher: str, student: str, examples: list[tuple[str, str]
     return out
 
 
-def shipped_transfer(teacher: str, student: str, docs: Path = DOCS_DIR) -> dict[str, Any]:
+def shipped_transfer(teacher: str, student: str,
+                     results_dir: Path | None = None) -> dict[str, Any]:
     """The pair's score changes and 95 % intervals per task from a shipped results file
-    (`reproduce --json` output saved as docs/RESULTS*.json), or {} when none has this pair."""
-    for path in sorted(docs.glob("RESULTS*.json")):
+    (`reproduce --json` output saved as assets/results/RESULTS*.json; `results_dir` defaults to
+    `paths.results_dir()`), or {} when none has this pair."""
+    folder = paths.results_dir() if results_dir is None else results_dir
+    for path in sorted(folder.glob("RESULTS*.json")):
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -104,10 +113,10 @@ def shipped_transfer(teacher: str, student: str, docs: Path = DOCS_DIR) -> dict[
         if (data.get("teacher"), data.get("student")) != (teacher, student):
             continue
         rows = data.get("rows", {})
-        return {"source": f"docs/{path.name}", "seeds": len(data.get("seeds", [])),
+        return {"source": paths.shown(path), "seeds": len(data.get("seeds", [])),
                 "rows": {row: {task: {"change": cell["change"], "ci95": cell["change_ci95"]}
                                for task, cell in rows[row].items()}
-                         for row in TRANSFER_ROWS if row in rows}}
+                         for row in transfer_rows() if row in rows}}
     return {}
 
 
@@ -146,12 +155,13 @@ def build_ladder(task: str = "facts", n_texts: int = 24, n_examples: int = 4, ra
         pairs.append(asdict(measure_pair(teacher, student, texts, examples, params, rank, located)))
     return {"task": task, "n_texts": n_texts, "n_examples": n_examples, "rank": rank,
             "members": [{"name": n, "params": p, "role": embedded_role(n)} for n, p in members],
+            "transfers": transfer_rows(),
             "pairs": pairs, "seconds": round(time.perf_counter() - started, 1)}
 
 
 def shipped_ladder(task: str = "facts") -> dict[str, Any] | None:
     """The precomputed ladder shipped for the page (assets/ladder/TASK.json), if any."""
     try:
-        return json.loads((SHIPPED_DIR / f"{task}.json").read_text())
+        return json.loads((paths.ladder_dir() / f"{task}.json").read_text())
     except (OSError, ValueError):
         return None

@@ -1,4 +1,4 @@
-"""The research's published numbers, written once (PAPER_NOTES §6 and §8).
+"""The research's published numbers, written once (docs/SCIENCE.md §6 and §8).
 
 Everything the lab shows "beside the paper" reads from here: the main table (Llama-2 chat 13B → 7B,
 as re-reported by SemAlign), the representation-similarity means per module and the parametric
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 PAIR = "Llama-2 13B → 7B chat"
 
-# The main table: test accuracy / pass@1 in % (PAPER_NOTES §8).
+# The main table: test accuracy / pass@1 in % (docs/SCIENCE.md §8).
 TABLE_COLUMNS: tuple[str, ...] = ("model", "MMLU", "GSM8K", "HumanEval", "MBPP")
 TABLE: tuple[tuple[str, float, float, float, float], ...] = (
     ("7B (student)", 44.20, 16.07, 14.05, 17.80),
@@ -19,7 +19,7 @@ TABLE: tuple[tuple[str, float, float, float, float], ...] = (
 )
 
 # Neural Incompatibility (Tan et al., ACL 2025): mean layer-by-layer representation similarity per
-# module between the teacher and the student (PAPER_NOTES §6).
+# module between the teacher and the student (docs/SCIENCE.md §6).
 SIMILARITY_MEANS: dict[str, float] = {"up_proj": 0.691, "down_proj": 0.450, "v_proj": 0.479,
                                       "o_proj": 0.411}
 SIMILARITY_SOURCE = (f"Tan et al. 2025, {PAIR}; their metric is not specified "

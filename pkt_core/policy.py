@@ -10,10 +10,12 @@ in every Space); `PKT_PUBLIC=0` turns it off there. In public mode:
 * every numeric setting has a public cap (`setting(public_hi=…)` on a paradigm's config,
   `LAB_CAPS` for the page's own inputs), a transfer whose estimated time is over the cap is refused
   up front, each session holds at most one running and one waiting heavy job, and uploads are off;
-* disk is bounded: LaTen keeps only its last and best checkpoints, a session's runs are deleted
-  some hours after it ends, and the runs folder has a size cap (oldest first).
-The checks themselves live where the thing is done (`models.loading`, `paradigms.settings`,
-`lab`); this module only says what the limits are and who the current visitor is.
+* disk is bounded: a paradigm may impose settings in public (`Paradigm.public_settings`, e.g.
+  keeping only the last and best checkpoints), a session's runs are deleted some hours after it
+  ends, and the runs folder has a size cap (oldest first).
+Most checks live where the thing is done (`models.loading`, `paradigms.settings`, `lab`); this
+module says what the limits are, who the current visitor is, and which runs that visitor may see
+(`visible_run`).
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from . import paths
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -155,8 +159,8 @@ def current_session() -> str | None:
 
 # ---- which runs a visitor may see ------------------------------------------------------------------
 def example_runs_root() -> Path:
-    """Finished example runs shipped with the lab (read-only)."""
-    return Path(os.environ.get("PKT_EXAMPLE_RUNS_DIR", Path(__file__).resolve().parents[1] / "assets" / "runs"))
+    """Finished example runs shipped with the lab (read-only); see `paths.example_runs_dir`."""
+    return paths.example_runs_dir()
 
 
 def run_roots() -> list[Path]:
@@ -166,16 +170,12 @@ def run_roots() -> list[Path]:
     return [default_runs_root().resolve(), example_runs_root().resolve()]
 
 
-def _inside(path: Path, root: Path) -> bool:
-    return path != root and path.is_relative_to(root)
-
-
 def visible_run(text: str) -> Path | None:
     """The run directory `text` names (a path, or a name under a runs root) if the current visitor
     may use it, else None. Locally: any run under a runs root. In public mode: a shipped example,
     or a run under the visitors' root that this session made. Paths are resolved (symlinks and
     `..` followed) before the containment check, so nothing outside the roots is ever reached."""
-    from .runs import is_run_dir, run_owner
+    from .runs import NOT_A_RUN, RunDir, run_owner
 
     text = (text or "").strip()
     if not text or "\0" in text:
@@ -186,10 +186,13 @@ def visible_run(text: str) -> Path | None:
             path = candidate.resolve()
         except (OSError, RuntimeError):  # a symlink loop
             continue
-        if _inside(path, examples) and is_run_dir(path):
+        # Containment first: nothing outside the roots is read, not even to ask whether it is a run.
+        in_examples, in_visitors = paths.is_inside(path, examples), paths.is_inside(path, visitors)
+        if not (in_examples or in_visitors) or RunDir(path).model_ref().state == NOT_A_RUN:
+            continue
+        if in_examples:
             return path
-        if _inside(path, visitors) and is_run_dir(path):
-            session = current_session()
-            if not public_mode() or (session is not None and run_owner(path) == session_tag(session)):
-                return path
+        session = current_session()  # a run under the visitors' root
+        if not public_mode() or (session is not None and run_owner(path) == session_tag(session)):
+            return path
     return None

@@ -12,6 +12,9 @@ A run directory holds everything needed to inspect or repeat a transfer:
     model/           the transferred student, merged weights (a valid model reference)
     adapter/         the peft LoRA adapter, for LoRA-based paradigms
 Only a run whose status is `complete` has a model/ directory and is shown as finished.
+`RunDir.model_ref` is the one answer to "is this folder a run, and which model does it hold?":
+the model loader, the visitors' run check (`policy.visible_run`) and `list_runs` (whose
+`finished` the app's Runs and Compare read) all ask it.
 
 Disk stays bounded with `prune_runs` (oldest first, never a live or kept run) and `delete_run`
 (only a run directory strictly inside the runs root).
@@ -31,11 +34,14 @@ from typing import Any, Collection, Mapping
 
 import torch
 
+from . import paths
+
 RUN_MARKER = "pkt_run"  # key in config.json that marks a directory as a PKT Lab run
 
 
 def default_runs_root() -> Path:
-    return Path(os.environ.get("PKT_RUNS_DIR", "runs"))
+    """Where new runs go (PKT_RUNS_DIR, else ./runs); see `paths.runs_root`."""
+    return paths.runs_root()
 
 
 def new_run_path(paradigm: str, task: str, root: str | Path | None = None) -> Path:
@@ -77,6 +83,8 @@ class RunDirError(ValueError):
 
 
 def is_run_dir(path: Path) -> bool:
+    """Whether PKT Lab wrote this folder as a run (its config.json carries RUN_MARKER): only such
+    folders are listed, pruned or deleted."""
     try:
         return bool(json.loads((path / "config.json").read_text()).get(RUN_MARKER))
     except (OSError, ValueError):
@@ -156,6 +164,27 @@ def owner_alive(info: Mapping[str, Any] | None) -> bool:
     return info.get("start_time") is None or start == info["start_time"]
 
 
+# `RunModel.state`: the folder holds a finished run's model / is a run without a usable model /
+# is no run at all.
+FINISHED, UNFINISHED, NOT_A_RUN = "finished", "unfinished", "not a run"
+
+
+@dataclass(frozen=True)
+class RunModel:
+    """What `RunDir.model_ref` found in a folder."""
+    state: str  # FINISHED, UNFINISHED or NOT_A_RUN
+    status: str  # `RunDir.status`: complete, running, interrupted, failed, cancelled or unknown
+    model: Path | None = None  # model/ of a finished run: a loadable model reference
+
+    def why_no_model(self, name: str | Path) -> str:
+        """Why the run `name` gives no model, in one sentence for the user."""
+        if self.state == NOT_A_RUN:
+            return f"'{name}' is not a run directory"
+        if self.status == "complete":
+            return f"run '{name}' finished without keeping its model (no model/ folder)"
+        return f"run '{name}' is {self.status}, not complete; its model is not final"
+
+
 @dataclass
 class RunDir:
     path: Path
@@ -187,7 +216,8 @@ class RunDir:
     def append_log(self, row: dict[str, Any]) -> None:
         # Appending one line is the journal's unit: a crash loses at most the line being written.
         with (self.path / "log.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"time": round(time.time(), 3), **row}, default=_json_default) + "\n")
+            line = json.dumps({"time": round(time.time(), 3), **row}, default=_json_default)
+            handle.write(line + "\n")
 
     def log_rows(self) -> list[dict[str, Any]]:
         """The log's rows; safe while the run appends (a half-written last line is skipped)."""
@@ -210,6 +240,19 @@ class RunDir:
             info = {"process": process_identity(), **info}
         self.write_json("status.json", {"status": status, "message": message,
                                         "updated": time.strftime("%Y-%m-%d %H:%M:%S"), **info})
+
+    def model_ref(self) -> RunModel:
+        """Whether this folder is a run and what model it holds. A run is a folder PKT Lab wrote
+        (`is_run_dir`) or one that holds a Hugging Face model in model/ (a run copied without its
+        config); its model/ is final once the run is complete, or for a folder without any
+        status.json (never run by this version's machinery, nothing to wait for)."""
+        model = self.path / "model"
+        if not is_run_dir(self.path) and not (model / "config.json").is_file():
+            return RunModel(NOT_A_RUN, "unknown")
+        status = self.status  # read once: a run may finish between two reads
+        if status in ("complete", "unknown") and model.is_dir():
+            return RunModel(FINISHED, status, model)
+        return RunModel(UNFINISHED, status)
 
     @property
     def status(self) -> str:
@@ -268,14 +311,15 @@ def list_runs(root: str | Path | None = None) -> list[dict[str, Any]]:
         run = RunDir(path)
         config = run.read_json("config.json", {})
         metrics = run.read_json("metrics.json", {})
-        status = run.status  # read once: a run may finish between two reads
+        found = run.model_ref()
+        status = found.status
         rows.append({"name": path.name, "path": str(path), "status": status,
                      "paradigm": config.get("paradigm"), "task": config.get("task"),
                      "teacher": config.get("teacher"), "student": config.get("student"),
                      "seed": config.get("config", {}).get("seed"),
                      "base_score": metrics.get("base", {}).get("score"),
                      "result_score": metrics.get("result", {}).get("score"),
-                     "finished": status == "complete" and (path / "model").is_dir()})
+                     "finished": found.state == FINISHED})
     return rows
 
 
@@ -310,11 +354,6 @@ def run_owner(path: str | Path) -> str | None:
     return tag if isinstance(tag, str) else None
 
 
-def runs_owned_by(root: str | Path | None, tag: str) -> list[Path]:
-    """The runs under `root` tagged `tag`, oldest first."""
-    return [p for p in _oldest_first(_run_paths(root)) if run_owner(p) == tag]
-
-
 def run_size_bytes(path: str | Path) -> int:
     """Bytes of the files under `path` (links are not followed, so nothing outside is counted)."""
     total = 0
@@ -327,13 +366,13 @@ def run_size_bytes(path: str | Path) -> int:
     return total
 
 
-def _inside(path: Path, root: Path) -> Path:
+def _deletable(path: Path, root: Path) -> Path:
     """`path` resolved, if it is a run directory strictly inside `root`; RunDirError otherwise."""
     if path.is_symlink():
         raise RunDirError(f"'{path}' is a link, not a run directory; it is not deleted")
-    resolved, root_resolved = path.resolve(), root.resolve()
-    if resolved == root_resolved or not resolved.is_relative_to(root_resolved):
+    if not paths.is_inside(path, root):
         raise RunDirError(f"'{path}' is not inside the runs folder '{root}'; it is not deleted")
+    resolved = path.resolve()
     if not resolved.is_dir() or not is_run_dir(resolved):
         raise RunDirError(f"'{path}' is not a run directory; it is not deleted")
     return resolved
@@ -343,7 +382,7 @@ def delete_run(path: str | Path, root: str | Path | None = None) -> None:
     """Delete one run directory strictly inside `root` (default: the runs root). Refuses anything
     else (a path elsewhere, `..` out of the root, a link) and a run whose process is still going."""
     root = Path(root) if root is not None else default_runs_root()
-    resolved = _inside(Path(path), root)
+    resolved = _deletable(Path(path), root)
     if RunDir(resolved).status == "running":
         raise RunDirError(f"run '{resolved.name}' is still running; cancel it first")
     # Renamed first (atomic), so no reader ever lists a half-deleted run; then removed.
@@ -352,14 +391,14 @@ def delete_run(path: str | Path, root: str | Path | None = None) -> None:
     shutil.rmtree(trash)
 
 
-def _oldest_first(paths: list[Path]) -> list[Path]:
+def _oldest_first(run_paths: list[Path]) -> list[Path]:
     """Oldest run first: config.json is written once, when the run starts; the name breaks ties."""
     def started(path: Path) -> tuple[float, str]:
         try:
             return (path / "config.json").stat().st_mtime, path.name
         except OSError:
             return 0.0, path.name
-    return sorted(paths, key=started)
+    return sorted(run_paths, key=started)
 
 
 # A run directory gets config.json a moment before its `running` status: within this grace period

@@ -18,10 +18,11 @@ from typing import Any
 
 import torch
 
+from . import paths
 from .tasks.toyworld import TOY_TASKS, corpus_documents, corpus_stats, toy_tasks
 
 EOS, USER, ASSISTANT = "<|endoftext|>", "<|user|>", "<|assistant|>"
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "assets" / "models"
+DEFAULT_OUT = paths.shipped_models_dir()
 DEFAULT_TOKENS = 8_000_000
 SEQ_LEN, BATCH = 256, 16
 
@@ -322,9 +323,7 @@ def _train_and_score(key: str, micro: bool, out: str, work: str, seed: int, worl
 def _shown_path(path: Path) -> str:
     """A path as the summary records it: relative to the repository when inside it (committed
     files carry no machine paths)."""
-    repo = DEFAULT_OUT.parents[1]
-    resolved = Path(path).resolve()
-    return str(resolved.relative_to(repo)) if resolved.is_relative_to(repo) else resolved.name
+    return paths.shown(path)
 
 
 def build_zoo(out_dir: str | Path | None = None, *, seed: int = 0, tokens: int | None = None,

@@ -17,9 +17,9 @@ import torch
 
 from pkt_core import runs
 from pkt_core.paradigms.base import TransferError
-from pkt_core.runs import (INTERRUPTED_MESSAGE, RUN_MARKER, RunDir, RunDirError, delete_run,
-                           list_runs, mark_interrupted, owner_alive, process_identity, prune_runs,
-                           run_owner, run_size_bytes, runs_owned_by)
+from pkt_core.runs import (FINISHED, INTERRUPTED_MESSAGE, NOT_A_RUN, RUN_MARKER, UNFINISHED,
+                           RunDir, RunDirError, delete_run, list_runs, mark_interrupted,
+                           owner_alive, process_identity, prune_runs, run_owner, run_size_bytes)
 from tests.test_app import micro_family
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,10 +147,69 @@ def test_runs_record_an_opaque_owner_tag(tmp_path):
     c.set_owner("session-1")
     b.set_owner("session-2")
     assert run_owner(a.path) == "session-1" and run_owner(tmp_path / "nothing") is None
-    assert runs_owned_by(tmp_path, "session-1") == [a.path, c.path]
-    assert runs_owned_by(tmp_path, "session-3") == []
+    assert [run_owner(r.path) for r in (a, b, c)] == ["session-1", "session-2", "session-1"]
     with pytest.raises(RunDirError, match="non-empty"):
         a.set_owner("  ")
+
+
+# ---- what a run is: one answer (RunDir.model_ref), asked by the loader and the runs list -------
+def test_model_ref_tells_finished_unfinished_and_not_a_run(tmp_path):
+    done = _fake_run(tmp_path, "done")
+    (done.path / "model").mkdir()
+    failed = _fake_run(tmp_path, "failed", status="failed")
+    no_weights = _fake_run(tmp_path, "no-weights")  # complete, model/ not kept
+    copied = tmp_path / "copied"  # a run's model/ copied without the run's config or status
+    (copied / "model").mkdir(parents=True)
+    (copied / "model" / "config.json").write_text("{}")
+    (tmp_path / "plain").mkdir()
+    found = {name: RunDir(tmp_path / name).model_ref()
+             for name in ("done", "failed", "no-weights", "copied", "plain")}
+    assert found["done"].state == FINISHED and found["done"].model == done.path / "model"
+    assert found["copied"].state == FINISHED and found["copied"].status == "unknown"
+    assert (found["failed"].state, found["failed"].model) == (UNFINISHED, None)
+    assert "failed, not complete" in found["failed"].why_no_model(failed.path)
+    assert "without keeping its model" in found["no-weights"].why_no_model(no_weights.path)
+    assert found["plain"].state == NOT_A_RUN
+    rows = {row["name"]: row["finished"] for row in list_runs(tmp_path)}
+    assert rows == {"done": True, "failed": False, "no-weights": False}  # PKT Lab's runs only
+
+
+def test_the_loader_asks_model_ref(tmp_path):
+    from pkt_core.models import ModelNotAvailable, resolve_ref
+
+    _fake_run(tmp_path, "failed", status="failed")
+    _fake_run(tmp_path, "no-weights")
+    with pytest.raises(ModelNotAvailable, match="failed, not complete"):
+        resolve_ref(str(tmp_path / "failed"))
+    with pytest.raises(ModelNotAvailable, match="without keeping its model"):
+        resolve_ref(str(tmp_path / "no-weights"))
+
+
+def test_containment_is_strict_and_follows_links(tmp_path):
+    from pkt_core.paths import is_inside
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "run").mkdir(parents=True)
+    outside.mkdir()
+    os.symlink(outside, root / "link-out")
+    os.symlink(root / "run", tmp_path / "link-in")
+    assert is_inside(root / "run", root) and is_inside(tmp_path / "link-in", root)
+    assert not is_inside(root, root) and not is_inside(root / ".", root)
+    assert not is_inside(root / "link-out", root)
+    assert not is_inside(root / ".." / "outside", root) and not is_inside(outside, root)
+
+
+def test_a_visitor_never_sees_a_run_through_a_link_out_of_the_roots(tmp_path, monkeypatch):
+    from pkt_core import policy
+
+    monkeypatch.setenv("PKT_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("PKT_EXAMPLE_RUNS_DIR", str(tmp_path / "examples"))
+    inside, elsewhere = _fake_run(tmp_path / "runs", "mine"), _fake_run(tmp_path, "elsewhere")
+    (tmp_path / "examples").mkdir()
+    os.symlink(elsewhere.path, tmp_path / "examples" / "link")
+    assert policy.visible_run("mine") == inside.path.resolve()
+    assert policy.visible_run("link") is None and policy.visible_run(str(elsewhere.path)) is None
+    assert policy.visible_run(str(tmp_path / "runs")) is None  # the root is not a run inside it
 
 
 # ---- bounded disk ------------------------------------------------------------------------------
@@ -207,7 +266,8 @@ def test_delete_run_refuses_anything_but_a_run_inside_the_root(tmp_path):
     (root / "plain").mkdir()
     os.symlink(elsewhere.path, root / "link")
     live = _fake_run(root, "live", status="running")
-    refusals = [(elsewhere.path, "not inside"), (root / ".." / "elsewhere" / "precious", "not inside"),
+    refusals = [(elsewhere.path, "not inside"),
+                (root / ".." / "elsewhere" / "precious", "not inside"),
                 (root / "link", "is a link"), (root, "not inside"), (root / ".", "not inside"),
                 (root / "plain", "not a run"), (root / "missing", "not a run"),
                 (live.path, "still running")]
@@ -249,7 +309,8 @@ def test_laten_runs_where_the_warm_up_is_exactly_one_step(micro_laten):
     """10 steps at the research's warm-up share of 0.1: torch's OneCycleLR divided by zero."""
     from pkt_core.transfer import run_transfer
 
-    result = run_transfer(micro_laten("ten", steps=10, warmup_frac=0.1, keep_checkpoints="last-best"))
+    result = run_transfer(micro_laten("ten", steps=10, warmup_frac=0.1,
+                                      keep_checkpoints="last-best"))
     assert len([r for r in RunDir(result.run_dir).log_rows() if "step" in r]) == 10
 
 

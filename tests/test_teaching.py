@@ -15,6 +15,7 @@ from pkt_core import lab, paper
 from pkt_core.budget import format_bytes, format_duration
 from pkt_core.lab import learn as learn_module
 from pkt_core.paradigms import get_paradigm, paradigm_names
+from pkt_core.paths import results_dir
 from pkt_core.runs import RunDir
 from pkt_core.stats import paired_change_ci
 from pkt_core.tasks import get_task
@@ -129,26 +130,29 @@ def test_learn_states_what_the_first_locate_actually_shows(live_steps, first_loc
 
 
 def test_learn_results_paragraph_matches_the_shipped_results(live_steps):
-    results = json.loads((ROOT / "docs" / "RESULTS.json").read_text())
-    sweep = json.loads((ROOT / "docs" / "laten_sweep.json").read_text())
+    results = json.loads((results_dir() / "RESULTS.json").read_text())
     curve = json.loads(lab.pair_tabs.curve_file(TEACHER, STUDENT, "facts").read_text())
     text = _flat(live_steps["runs"].markdown)
     rows = results["rows"]
-    for row in ("seeking", "seeking@shuffled", "lora", "pissa"):
+    for row in ("seeking", "seeking@shuffled", "laten", "laten@shuffled", "lora", "pissa"):
         assert f"{100 * rows[row]['facts']['change']:+.1f}" in text, row
-    laten = [f"{100 * rows['laten'][t]['change']:+.1f}" for t in results["tasks"]]
-    assert f"({', '.join(laten)})" in text
-    research = next(r for r in sweep["rows"] if (r["lr"], r["init_std"], r["steps"]) == (3e-4, 1e-5, 20))
-    assert f"{research['relative_update']:.1e}".split("e")[0] + " × 10⁻⁴" in text
-    above = sum(p["vs_shuffled"]["ci95"][0] > 0 for p in curve["series"]["teacher"])
-    assert f"at {above} of {len(curve['series']['teacher'])} LaTen sizes" in text
+    for name in ("seeking", "laten"):  # every task's change, and the verdict against the control
+        changes = [f"{100 * rows[name][t]['change']:+.1f}" for t in results["tasks"]]
+        assert f"({', '.join(changes)})" in text, name
+        cell, control = rows[name]["facts"], rows[f"{name}@shuffled"]["facts"]
+        lo, hi = cell["change_ci95"]
+        inside = abs(cell["change"] - control["change"]) <= (hi - lo) / 2
+        sentence = text[text.index(learn_module.short_title(get_paradigm(name).title) + ": `facts`"):]
+        sentence = sentence[:sentence.index(";")]
+        assert ("the teacher adds nothing beyond it" in sentence) == inside, sentence
+    for name, described in curve["paradigms"].items():
+        series = curve["series"][name]
+        above = sum(p["vs_shuffled"]["ci95"][0] > 0 for p in series)
+        title = learn_module.short_title(described["title"])
+        assert f"{above} of {len(series)} {title} points" in text, name
     lead = _card_scores(TEACHER)["scores"]["facts"]["score"] - _card_scores(STUDENT)["scores"]["facts"]["score"]
     assert f"by {100 * lead:.1f} points" in text
     assert f"{_config(STUDENT)['hidden_size']} wide" in text
-    seeking, control = rows["seeking"]["facts"], rows["seeking@shuffled"]["facts"]
-    lo, hi = seeking["change_ci95"]
-    inside = abs(seeking["change"] - control["change"]) <= (hi - lo) / 2
-    assert ("fine-tuning does the work" in text) == inside
 
 
 # ---- 2. Locate --------------------------------------------------------------------------------------

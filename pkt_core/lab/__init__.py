@@ -12,6 +12,8 @@ raises `LabError` with one readable sentence; results are typed views (views.py)
     views.py       the typed views and their Markdown
     learn.py       the Learn tab: a guided path of steps (text + the tab and inputs each opens),
                    its numbers filled from the live data into the learn.md template
+    gate.py        the heavy-work gate: one running and one waiting job per visitor session
+    housekeeping.py  which visitor sessions are live, and pruning their runs after they leave
 """
 from __future__ import annotations
 

@@ -162,7 +162,7 @@ def _paper_facts() -> dict[str, str]:
     out = {"paper_pair": paper.PAIR, "mmlu_column": mmlu, "gsm_column": gsm}
     # the student, the teacher and every compared paradigm the paper's table has a row for
     rows = ["student", "teacher", *(get_paradigm(name).title for name in compared_paradigms())]
-    cells = [f"{row} {published(row, mmlu):.2f} / {published(row, gsm):.2f}"
+    cells = [f"{short_title(row)} {published(row, mmlu):.2f} / {published(row, gsm):.2f}"
              for row in rows if any(row in r[0] for r in paper.TABLE)]
     out["paper_numbers"] = ", ".join(cells)
     means = paper.SIMILARITY_MEANS
@@ -174,6 +174,12 @@ def _paper_facts() -> dict[str, str]:
     return out
 
 
+def short_title(title: str) -> str:
+    """A paradigm's title without its parenthesis ('Seeking (PostPKT)' → 'Seeking'), for prose
+    that says the family beside it or reads aloud."""
+    return title.split(" (")[0]
+
+
 def _lab_facts(teacher: str) -> dict[str, str]:
     defaults = inspect.signature(paired_change_ci).parameters
     out = {"control": f"{CONTROL_PREFIX}{teacher}",
@@ -183,11 +189,11 @@ def _lab_facts(teacher: str) -> dict[str, str]:
            "transfer_preset": default_preset(default_paradigm(), teacher)}
     compared = [get_paradigm(name) for name in compared_paradigms()]
     out["paradigm_list"] = "\n".join(
-        f"* **{spec.family}** (*{spec.title}*): {spec.learn or spec.description}."
+        f"* **{spec.family}** (*{short_title(spec.title)}*): {spec.learn or spec.description}."
         for spec in compared)
-    out["compared_students"] = " and ".join(f"{spec.title} students" for spec in compared)
+    out["compared_students"] = " and ".join(short_title(spec.title) for spec in compared) + " students"
     free = [get_paradigm(n).title for n in paradigm_names() if not get_paradigm(n).needs_teacher]
-    out["teacher_free"] = " and ".join(f"**{title}**" for title in free) or "Baselines"
+    out["teacher_free"] = " and ".join(f"**{short_title(title)}**" for title in free) or "Baselines"
     return out
 
 
@@ -260,7 +266,7 @@ def beats_control(series: list[dict[str, Any]]) -> int:
 def _results_reading(teacher: str, student: str, level: float) -> str:
     """The measured results of this pair in a few sentences, or a line saying why there are none."""
     try:
-        results = json.loads(results_dir() / "RESULTS.json".read_text(encoding="utf-8"))
+        results = json.loads((results_dir() / "RESULTS.json").read_text(encoding="utf-8"))
         curve = json.loads(curve_file(teacher, student, LEARN_TASK).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "*The measured results (docs/RESULTS.md) are not part of this installation.*"
@@ -279,20 +285,20 @@ def _change(cell: dict[str, Any]) -> str:
 
 def _teacher_sentence(name: str, rows: dict[str, Any], tasks: list[str]) -> str:
     """One paradigm's row of the results against its shuffled-teacher control, in words."""
-    title, task = get_paradigm(name).title, LEARN_TASK
+    title, task = short_title(get_paradigm(name).title), LEARN_TASK
     cell, control = rows[name][task], rows[f"{name}@shuffled"][task]
     # Does the teacher add anything? Not if its lead over the shuffled control is inside half the
     # width of the paradigm's own interval.
     lead = cell["change"] - control["change"]
     half_width = (cell["change_ci95"][1] - cell["change_ci95"][0]) / 2
-    verdict = ("the teacher adds nothing beyond its control" if abs(lead) <= half_width
-               else f"the teacher adds {_points(lead)} points over its control")
+    verdict = ("the teacher adds nothing beyond it" if abs(lead) <= half_width
+               else f"the teacher adds {_points(lead)} points over it")
     with_zero = sum(lo <= 0 <= hi for lo, hi in (rows[name][t]["change_ci95"] for t in tasks))
     around = ("every interval around zero" if with_zero == len(tasks)
-              else f"intervals around zero on {with_zero} of {len(tasks)} tasks")
-    return (f"{title} moves `{task}` by {_change(cell)}, from the shuffled teacher by "
-            f"{_points(control['change'])}: {verdict}; over all tasks "
-            f"({', '.join(_points(rows[name][t]['change']) for t in tasks)}) {around}.")
+              else f"{with_zero} of {len(tasks)} intervals around zero")
+    return (f"{title}: `{task}` {_change(cell)}, shuffled control "
+            f"{_points(control['change'])}, so {verdict}; all tasks "
+            f"({', '.join(_points(rows[name][t]['change']) for t in tasks)}): {around}.")
 
 
 def _results_sentences(results: dict[str, Any], curve: dict[str, Any], level: float) -> str:
@@ -301,16 +307,16 @@ def _results_sentences(results: dict[str, Any], curve: dict[str, Any], level: fl
     free = [n for n in paradigm_names() if n in rows and not get_paradigm(n).needs_teacher]
     sentences = [_teacher_sentence(name, rows, tasks) for name in with_control]
     if free:
-        sentences.append(" and ".join(get_paradigm(n).title for n in free)
-                         + ", with no teacher, move it by "
+        sentences.append(" and ".join(short_title(get_paradigm(n).title) for n in free)
+                         + ", with no teacher: "
                          + " and ".join(_points(rows[n][task]["change"]) for n in free) + ".")
     series, described = curve["series"], curve.get("paradigms", {})
-    wins = [f"{beats_control(series[n])} of {len(series[n])} {d['title']} points"
+    wins = [f"{beats_control(series[n])} of {len(series[n])} {short_title(d['title'])} points"
             for n, d in described.items()]
     comparisons = sum(len(series[n]) for n in described)
     chance = 100 * (1 - (level / 100) ** comparisons)
     return (f"**Shows** ({len(results['seeds'])} seeds, {len(tasks)} tasks, docs/RESULTS.md): "
             + " ".join(sentences)
             + f" On the curve the teacher beats its control at {' and '.join(wins)}; in "
-            f"{comparisons} comparisons at {level:g} %, chance alone gives at least one such "
-            f"win {chance:.0f} % of the time.")
+            f"{comparisons} comparisons at {level:g} %, chance alone gives one such win "
+            f"{chance:.0f} % of the time.")

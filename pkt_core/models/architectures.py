@@ -3,7 +3,7 @@
 Every piece of PKT Lab that reads or edits a model's internals (attribution, similarity, LaTen,
 Seeking) asks this table where things are, so supporting a new Llama-style family is one new row.
 Only families with separate q/k/v/o and gate/up/down projections and a pre-norm RMSNorm block
-`x + Attn(norm(x)) → + FFN(norm(·))` qualify: the science (PAPER_NOTES §2–§4) is defined on them.
+`x + Attn(norm(x)) → + FFN(norm(·))` qualify: the science (docs/SCIENCE.md §2–§4) is defined on them.
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ PROJECTIONS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_pr
                                 "down_proj")
 
 # The four matrices the research studies and LaTen moves: the FFN's up/down and attention's v/o,
-# whose rows or columns belong to one neuron each (PAPER_NOTES §3, §6).
+# whose rows or columns belong to one neuron each (docs/SCIENCE.md §3, §6).
 NEURON_MODULES: tuple[str, ...] = ("up_proj", "down_proj", "v_proj", "o_proj")
 
 # Known families we refuse on purpose, with the reason shown to the user.

@@ -19,19 +19,17 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from .. import policy
+from .. import paths, policy
+from ..runs import FINISHED, NOT_A_RUN, RunDir
 from .architectures import ArchSpec, ModelShape, arch_for_config, shape_of
 from .config_check import checked_shape
 from .controls import shuffle_weights, split_control
 
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
-EMBEDDED_DIR = ASSETS_DIR / "models"
-
 
 def embedded_dir() -> Path:
     """Where the embedded family lives; PKT_EMBEDDED_DIR (read at call time) points the lab at
-    another build, e.g. a micro build for tests."""
-    return Path(os.environ.get("PKT_EMBEDDED_DIR", EMBEDDED_DIR))
+    another build, e.g. a micro build for tests (see `paths.embedded_dir`)."""
+    return paths.embedded_dir()
 
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -92,7 +90,8 @@ def _hub_offline() -> bool:
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
-    """One quick TCP probe, so an offline machine fails in seconds, not after a minute of retries."""
+    """One quick TCP probe, so an offline machine fails in seconds, not after a minute of
+    retries."""
     if _hub_offline():
         return False
     host = re.sub(r"^https?://", "", os.environ.get("HF_ENDPOINT", "huggingface.co")).split("/")[0]
@@ -131,9 +130,11 @@ def _resolve_plain(text: str) -> ModelRef:
         return ModelRef(text, "embedded", embedded_dir() / text)
     path = Path(text).expanduser()
     if path.is_dir():
-        if (path / "model" / "config.json").is_file():
-            _require_complete_run(path)
-            return ModelRef(text, "run", path / "model")
+        run = RunDir(path).model_ref()  # the one answer to "is it a run, with which model?"
+        if run.state == FINISHED:
+            return ModelRef(text, "run", run.model)
+        if run.state != NOT_A_RUN:
+            raise ModelNotAvailable(run.why_no_model(path))
         if (path / "config.json").is_file():
             return ModelRef(text, "local", path)
         raise ModelNotAvailable(f"'{text}' is a directory without a Hugging Face config.json")
@@ -161,25 +162,15 @@ def _public_ref(text: str) -> ModelRef:
         return ModelRef(text, "embedded", embedded_dir() / text)
     if text in allowed_hub_ids():
         return ModelRef(text, "hub", hub_id=text)
-    run = policy.visible_run(text)
-    if run is not None:
-        _require_complete_run(run)
-        return ModelRef(text, "run", run / "model")
+    visible = policy.visible_run(text)
+    if visible is not None:
+        run = RunDir(visible).model_ref()
+        if run.state != FINISHED:
+            raise ModelNotAvailable(run.why_no_model(visible))
+        return ModelRef(text, "run", run.model)
     raise ModelNotAvailable(
         f"'{text}' cannot be loaded in this public lab: choose an embedded model, a listed hub "
         f"model ({', '.join(allowed_hub_ids())}), a shipped example run or one of your own runs")
-
-
-def _require_complete_run(path: Path) -> None:
-    """A run directory is a model only once its run finished (status.json says so)."""
-    import json
-
-    try:
-        status = json.loads((path / "status.json").read_text()).get("status")
-    except (OSError, ValueError):
-        return  # a plain directory with model/ inside, not written by PKT Lab
-    if status != "complete":
-        raise ModelNotAvailable(f"run '{path}' is {status}, not complete; its model is not final")
 
 
 def ref_availability(ref: ModelRef) -> str:
@@ -288,8 +279,8 @@ _tf32 = {"depth": 0, "previous": None}  # nesting across threads: the last one o
 
 @contextmanager
 def tf32_matmuls(device: torch.device) -> Iterator[None]:
-    """fp32 matrix products on a CUDA `device` in TF32 (10-bit inputs, fp32 sums; ~7× fp32's rate on
-    an H100/H200) inside the block; elsewhere nothing changes. For locate's input-independent
+    """fp32 matrix products on a CUDA `device` in TF32 (10-bit inputs, fp32 sums; ~7× fp32's rate
+    on an H100/H200) inside the block; elsewhere nothing changes. For locate's input-independent
     products, whose inputs are bf16/fp16 weights already (the published code ran them in fp16).
     The switch is process-wide: other threads' fp32 CUDA products meanwhile use TF32 too; the
     setting before the first block is restored when the last one ends."""
@@ -357,8 +348,9 @@ def inspect_model(ref: str | ModelRef, trust_remote_code: bool = False) -> Model
     return checked_config(mref, trust_remote_code)[1]
 
 
-def load_model(ref: str | ModelRef, device: str | None = None, dtype: str | torch.dtype | None = None,
-               shard: bool = False, trust_remote_code: bool = False) -> LoadedModel:
+def load_model(ref: str | ModelRef, device: str | None = None,
+               dtype: str | torch.dtype | None = None, shard: bool = False,
+               trust_remote_code: bool = False) -> LoadedModel:
     """Load a causal LM and its tokenizer by reference; refuse unsupported architectures early.
 
     Most callers want `models.provider.MODELS`, which keeps loaded models and loads each once."""
@@ -418,7 +410,8 @@ def check_pair(teacher: ModelShape, student: ModelShape, same_tokenizer: bool,
     report = PairReport(teacher, student, same_tokenizer)
     if student.n_layers > teacher.n_layers:
         report.problems.append(f"the student is deeper than the teacher ({student.n_layers} > "
-                               f"{teacher.n_layers} layers); PKT maps teacher layers onto student layers")
+                               f"{teacher.n_layers} layers); PKT maps teacher layers onto "
+                               "student layers")
     for what, s, t in (("hidden size", student.hidden, teacher.hidden),
                        ("FFN width", student.ffn, teacher.ffn)):
         if s > t:
@@ -439,7 +432,8 @@ def _tokenizer_verdict(report: PairReport, paradigm: str | None,
         return
     allowed = [p for p, (ok, _) in rules.items() if ok]
     refused = [p for p, (ok, _) in rules.items() if not ok]
-    said = [f"allowed for {', '.join(allowed)}"] * bool(allowed) + [f"not for {', '.join(refused)}"] * bool(refused)
+    said = ([f"allowed for {', '.join(allowed)}"] * bool(allowed)
+            + [f"not for {', '.join(refused)}"] * bool(refused))
     report.notes.append("different tokenizers" + (f": {'; '.join(said)}" if said else ""))
 
 

@@ -21,7 +21,7 @@ ASSISTANT_TAG = "<|assistant|>"
 # the generator).
 STOP_STRINGS: tuple[str, ...] = (USER_TAG, ASSISTANT_TAG)
 
-# Research defaults (PAPER_NOTES §7): extract 20, align 80, train up to 1000.
+# Research defaults (docs/SCIENCE.md §7): extract 20, align 80, train up to 1000.
 DEFAULT_SPLIT_SIZES: dict[str, int] = {"extract": 20, "align": 80, "train": 1000}
 SPLIT_NAMES = ("extract", "align", "train", "test")
 
@@ -214,7 +214,7 @@ class Task(ABC):
 
 
 def read_messages_jsonl(path: str | Path, source_split: str | None = None) -> list[Example]:
-    """Read the research's JSONL format (PAPER_NOTES §7) into examples.
+    """Read the research's JSONL format (docs/SCIENCE.md §7) into examples.
 
     Each line: {"id": ..., "messages": [{"role": "user", ...}, {"role": "assistant", ...}]}.
     """

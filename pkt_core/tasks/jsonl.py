@@ -1,4 +1,4 @@
-"""User-supplied data in the research's JSONL `messages` format (PAPER_NOTES §7).
+"""User-supplied data in the research's JSONL `messages` format (docs/SCIENCE.md §7).
 
 A directory with `extract.jsonl`, `align.jsonl`, `train.jsonl` and `test.jsonl` runs the research's
 own splits: the files *are* the splits (no reshuffling). Answers are scored as free-text exact
