@@ -55,12 +55,6 @@ def public_mode() -> bool:
     return bool(os.environ.get("SPACE_ID"))
 
 
-def lab_cap(name: str) -> int:
-    """The maximum of one of the page's inputs in the current mode."""
-    local, public = LAB_CAPS[name]
-    return public if public_mode() else local
-
-
 def _env_number(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -103,30 +97,56 @@ def default_max_params() -> int:
 
 
 @dataclass(frozen=True)
-class PublicLimits:
-    max_params: int  # per model, read from its config before any download (PKT_MAX_PARAMS)
-    max_transfer_s: float  # a transfer estimated longer is refused (PKT_MAX_TRANSFER_MINUTES)
-    run_ttl_hours: float  # a session's runs are deleted this long after it ends (PKT_RUN_TTL_HOURS)
-    runs_max_mb: float  # the visitors' runs folder is pruned oldest first above this (PKT_RUNS_MAX_MB)
-    max_waiting_jobs: int  # heavy jobs waiting across all sessions (PKT_MAX_WAITING_JOBS)
-    extra_models: tuple[str, ...]  # hub ids allowed besides the presets (PKT_ALLOWED_MODELS)
+class Limits:
+    """What this lab allows. The edge (the app, the CLI) builds one — `Limits.from_environment()`
+    or `LOCAL` — and passes it to the code that checks it: `transfer.prepare`,
+    `models.resolve_ref`, `models.config_check.checked_shape`, `tasks.get_task` and
+    `paradigms.coerce`. Code given none asks the environment (`given`), so a call that forgets to
+    pass them on fails closed on a public Space instead of open."""
+    public: bool = False
+    max_params: int | None = None  # per model, read from its config before any download
+    max_transfer_s: float | None = None  # a transfer estimated longer is refused
+    run_ttl_hours: float = 6.0  # a visitor's runs are deleted this long after the session ends
+    runs_max_mb: float = 2048.0  # the visitors' runs folder is pruned oldest first above this
+    max_waiting_jobs: int = 16  # heavy jobs waiting across all sessions
+    extra_models: tuple[str, ...] = ()  # hub ids allowed besides the presets
+
+    @classmethod
+    def public_from_environment(cls) -> "Limits":
+        """A public lab's limits, each overridable by its PKT_* variable (read on each call:
+        tests and operators change them)."""
+        extra = tuple(m.strip() for m in os.environ.get("PKT_ALLOWED_MODELS", "").split(",")
+                      if m.strip())
+        return cls(
+            public=True,
+            max_params=int(_env_number("PKT_MAX_PARAMS", default_max_params())),
+            max_transfer_s=_env_number("PKT_MAX_TRANSFER_MINUTES", 10.0) * 60,
+            run_ttl_hours=_env_number("PKT_RUN_TTL_HOURS", 6.0),
+            runs_max_mb=_env_number("PKT_RUNS_MAX_MB", 2048.0),
+            max_waiting_jobs=int(_env_number("PKT_MAX_WAITING_JOBS", 16)),
+            extra_models=extra)
+
+    @classmethod
+    def from_environment(cls) -> "Limits":
+        """Public limits in public mode (`public_mode`), else the local lab's."""
+        return cls.public_from_environment() if public_mode() else LOCAL
+
+    def lab_cap(self, name: str) -> int:
+        """The maximum of one of the page's own inputs (`LAB_CAPS`) under these limits."""
+        local, public = LAB_CAPS[name]
+        return public if self.public else local
 
 
-def limits() -> PublicLimits:
-    """The public limits from the environment (read on each call: tests and operators change it)."""
-    extra = tuple(m.strip() for m in os.environ.get("PKT_ALLOWED_MODELS", "").split(",") if m.strip())
-    return PublicLimits(
-        max_params=int(_env_number("PKT_MAX_PARAMS", default_max_params())),
-        max_transfer_s=_env_number("PKT_MAX_TRANSFER_MINUTES", 10.0) * 60,
-        run_ttl_hours=_env_number("PKT_RUN_TTL_HOURS", 6.0),
-        runs_max_mb=_env_number("PKT_RUNS_MAX_MB", 2048.0),
-        max_waiting_jobs=int(_env_number("PKT_MAX_WAITING_JOBS", 16)),
-        extra_models=extra)
+LOCAL = Limits()  # a local lab: every model, setting range and task the code supports
 
 
-def public_summary() -> str:
-    """One line for the page: what public mode allows."""
-    lim = limits()
+def given(limits: Limits | None) -> Limits:
+    """The limits a caller passed, else the environment's (see `Limits`)."""
+    return limits if limits is not None else Limits.from_environment()
+
+
+def public_summary(lim: Limits) -> str:
+    """One line for the page: what a public lab with these limits allows."""
     return (f"🔒 Public mode: the embedded models, their `shuffled:` controls, the listed hub models "
             f"(≤ {lim.max_params / 1e9:.2g} B parameters), shipped example runs and your own runs; "
             f"transfers up to ~{lim.max_transfer_s / 60:.0f} min, one running and one waiting job "
@@ -170,7 +190,7 @@ def run_roots() -> list[Path]:
     return [default_runs_root().resolve(), example_runs_root().resolve()]
 
 
-def visible_run(text: str) -> Path | None:
+def visible_run(text: str, limits: Limits | None = None) -> Path | None:
     """The run directory `text` names (a path, or a name under a runs root) if the current visitor
     may use it, else None. Locally: any run under a runs root. In public mode: a shipped example,
     or a run under the visitors' root that this session made. Paths are resolved (symlinks and
@@ -193,6 +213,7 @@ def visible_run(text: str) -> Path | None:
         if in_examples:
             return path
         session = current_session()  # a run under the visitors' root
-        if not public_mode() or (session is not None and run_owner(path) == session_tag(session)):
+        if not given(limits).public or (session is not None
+                                        and run_owner(path) == session_tag(session)):
             return path
     return None

@@ -60,12 +60,13 @@ class TransferResult:
     outcome: TransferOutcome | None = None
 
 
-def _task_for(req: TransferRequest) -> Task:
+def _task_for(req: TransferRequest, limits: policy.Limits) -> Task:
     if (req.task is None) == (req.data is None):
         raise TransferError("give exactly one of a task name or a data directory")
     if req.data is not None:
-        return get_task("jsonl", path=req.data, kind=req.task_kind, **req.task_options)
-    return get_task(req.task or "", **req.task_options)
+        return get_task("jsonl", path=req.data, kind=req.task_kind, limits=limits,
+                        **req.task_options)
+    return get_task(req.task or "", limits=limits, **req.task_options)
 
 
 @dataclass
@@ -77,46 +78,49 @@ class PreparedTransfer:
     task: Task
     splits: dict[str, list[Example]]
     pair: PairReport | None  # None for teacher-free paradigms
+    limits: policy.Limits = policy.LOCAL  # what prepare checked against
     estimated_seconds: float | None = None  # budget.estimate_seconds; None = the paradigm cannot say
     estimated_peak_bytes: float | None = None  # budget.memory_phases' largest phase, on the student's device
 
 
-def prepare(req: TransferRequest) -> PreparedTransfer:
-    """All checks that need no model weights; raises TransferError/ValueError with one message."""
+def prepare(req: TransferRequest, limits: policy.Limits | None = None) -> PreparedTransfer:
+    """All checks that need no model weights, under `limits` (`policy.Limits`; none given: the
+    environment's); raises TransferError/ValueError with one message."""
+    lim = policy.given(limits)
     paradigm = get_paradigm(req.paradigm)
-    forced = paradigm.public_settings if policy.public_mode() else {}
+    forced = paradigm.public_settings if lim.public else {}
     config = paradigm.config_class.from_dict({**paradigm.preset(req.preset), **req.settings,
                                               **forced, "seed": req.seed})
     for spec in settings_of(paradigm.name, paradigm.config_class):  # declared ranges, public caps
-        coerce(spec, getattr(config, spec.name))
+        coerce(spec, getattr(config, spec.name), lim)
     if req.eval_limit is not None and req.eval_limit < 1:
         raise TransferError("the number of test items to evaluate must be ≥ 1")
-    task = _task_for(req)
+    task = _task_for(req, lim)
     splits = task.splits(req.seed)
     for name in paradigm.needed_splits + ("test",):
         if not splits[name]:
             raise TransferError(f"the {name} split of task '{task.name}' is empty")
     pair, teacher_shape = None, None
-    student_shape = inspect_model(req.student)  # an unknown student fails here, before any work
+    student_shape = inspect_model(req.student, limits=lim)  # an unknown student fails here, before any work
     if paradigm.needs_teacher:
         if not req.teacher:
             raise TransferError(f"{paradigm.title} needs a teacher model")
-        teacher_shape = inspect_model(req.teacher)
+        teacher_shape = inspect_model(req.teacher, limits=lim)
         pair = check_pair_for(teacher_shape, student_shape, paradigm=paradigm.name,
-                              same_tokenizer=_same_tokenizer(req))
+                              same_tokenizer=_same_tokenizer(req, lim))
         if not pair.ok:
             raise TransferError(pair.verdict())
-    prepared = PreparedTransfer(req, paradigm, config, task, splits, pair)
+    prepared = PreparedTransfer(req, paradigm, config, task, splits, pair, lim)
     prepared.estimated_seconds = _estimate(prepared, student_shape, teacher_shape)
     return prepared
 
 
-def _same_tokenizer(req: TransferRequest) -> bool:
+def _same_tokenizer(req: TransferRequest, limits: policy.Limits) -> bool:
     """Whether the pair tokenizes alike: every token string maps to the same id, read from the
     tokenizer files (never the weights; a config's embedding rows may be padded, so they are not
     compared). Files that cannot be read here count as alike: loading the models fails on them
     with its own message."""
-    return tokenizers_match(req.teacher, req.student, download=True) is not False
+    return tokenizers_match(req.teacher, req.student, download=True, limits=limits) is not False
 
 
 def _estimate(prepared: PreparedTransfer, student: Any, teacher: Any) -> float | None:
@@ -135,8 +139,8 @@ def _estimate(prepared: PreparedTransfer, student: Any, teacher: Any) -> float |
         weight_bytes = parse_dtype(req.dtype, device).itemsize
         prepared.estimated_peak_bytes = max(memory_phases(
             work, student, teacher, weight_bytes, tokens_per_example(examples, work.max_len)).values())
-    if policy.public_mode():
-        cap = policy.limits().max_transfer_s
+    if prepared.limits.public:
+        cap = prepared.limits.max_transfer_s or float("inf")
         if seconds is None:
             raise TransferError(f"{paradigm.title} cannot estimate its run time, so this public lab "
                                 f"does not run it; run PKT Lab locally")

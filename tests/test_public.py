@@ -296,3 +296,29 @@ def test_prepared_downloads_are_the_same_bytes_each_time_and_expire(monkeypatch,
     assert first == second and "loss_figure.html" in first
     assert housekeeping.tidy_downloads() == []  # fresh: kept
     assert housekeeping.tidy_downloads(now=time.time() + 2 * 3600) == [session_downloads("visitor-a")]
+
+
+def test_limits_arrive_as_an_object_from_the_edge(tiny_models, tmp_path, monkeypatch):
+    """The core checks what it is given: public limits passed in apply with no public
+    environment, and the local object allows what they refuse."""
+    for name in ("PKT_PUBLIC", "SPACE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    public = policy.Limits(public=True, max_params=10**9, max_transfer_s=3600.0)
+    local_path = TransferRequest(paradigm="lora", student=str(tiny_models["llama"]), task="facts",
+                                 out=str(tmp_path / "a"))
+    assert prepare(local_path, policy.LOCAL).limits is policy.LOCAL
+    with pytest.raises(ModelNotAvailable, match="public lab"):
+        prepare(local_path, public)
+    with pytest.raises(ModelNotAvailable, match="public lab"):
+        resolve_ref(str(tiny_models["llama"]), public)
+    many = TransferRequest(paradigm="laten", teacher="pkt-tiny-teacher",
+                           student="pkt-tiny-student", task="facts", settings={"steps": 5000},
+                           out=str(tmp_path / "b"))
+    with pytest.raises(TransferError, match="in this public lab"):
+        prepare(many, public)
+    assert prepare(many, policy.LOCAL).config.steps == 5000
+    forced = prepare(TransferRequest(**{**many.__dict__, "settings": {"steps": 2}}), public)
+    assert forced.config.as_dict().items() >= get_paradigm("laten").public_settings.items()
+    tiny_cap = policy.Limits(public=True, max_params=1000)
+    with pytest.raises(ConfigRefused, match="cap"):
+        inspect_model("pkt-tiny-student", limits=tiny_cap)

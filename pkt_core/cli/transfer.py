@@ -27,7 +27,8 @@ def _print_transfer_result(result: Any, paradigm: str, as_json: bool) -> None:
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
-    from ..transfer import TransferRequest, run_transfer
+    from ..policy import Limits
+    from ..transfer import TransferRequest, prepare, run_transfer
 
     settings = settings_from_args(args, [args.paradigm])[args.paradigm]
     request = TransferRequest(paradigm=args.paradigm, student=args.student, teacher=args.teacher,
@@ -36,8 +37,10 @@ def cmd_transfer(args: argparse.Namespace) -> int:
                               out=args.out, eval_limit=args.eval_limit,
                               student_device=args.student_device,
                               teacher_device=args.teacher_device)
+    # the command line is an edge: its environment says whether this is a public lab
+    prepared = prepare(request, Limits.from_environment())
     with tqdm_progress() as progress:
-        result = run_transfer(request, progress)
+        result = run_transfer(prepared, progress)
     _print_transfer_result(result, args.paradigm, args.json)
     return 0
 

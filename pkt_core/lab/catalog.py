@@ -8,7 +8,6 @@ from typing import Any, Mapping
 
 import torch
 
-from .. import policy
 from ..models import PRESET_PAIRS, embedded_models, embedded_role, resolve_ref
 from ..models.controls import PREFIX as CONTROL_PREFIX
 from ..models.loading import embedded_pair, hub_cached_path
@@ -18,7 +17,7 @@ from ..budget import format_bytes, format_duration
 from ..tasks import get_task
 from ..tasks.toyworld import TOY_TASKS
 from ..transfer import TransferRequest, free_memory_for, prepare
-from .inputs import LabError, as_int, as_text, form_settings, readable
+from .inputs import LabError, as_int, as_text, lab_limits, form_settings, readable
 
 __all__ = ["TOY_TASKS", "task_choices", "default_pair", "model_choices", "preset_choices", "preset_pair",
            "paradigm_choices", "paradigm_description", "paradigm_title", "presets",
@@ -32,7 +31,7 @@ def task_choices() -> list[str]:
     from ..sandbox import isolation_adequate
     from ..tasks import CODE_TASKS
 
-    if policy.public_mode() and not isolation_adequate():
+    if lab_limits().public and not isolation_adequate():
         return [t for t in TOY_TASKS if t not in CODE_TASKS]
     return list(TOY_TASKS)
 
@@ -136,7 +135,7 @@ def transfer_plan(paradigm: str, teacher: str | None, student: str, task: str,
                                   teacher=(teacher or "").strip() or None,
                                   task=as_text(task, "the task"), preset=preset, eval_limit=items,
                                   settings=form_settings(paradigm, settings or {}, preset))
-        prepared = prepare(request)
+        prepared = prepare(request, lab_limits())
         pair = _pair_line(request.teacher if spec.needs_teacher else None, request.student,
                           spec.title)
     except Exception as err:  # noqa: BLE001 — the plan is advice: one line, never a traceback

@@ -13,8 +13,7 @@ from collections import deque
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from .. import policy
-from .inputs import LabError
+from .inputs import LabError, lab_limits
 
 PER_SESSION = 2  # one running + one waiting
 
@@ -37,11 +36,12 @@ class HeavyGate:
             return self._running.count(session) + list(self._owner.values()).count(session)
 
     def _admit(self, session: str) -> object:
-        if policy.public_mode():
+        limits = lab_limits()
+        if limits.public:
             if self._running.count(session) + list(self._owner.values()).count(session) >= PER_SESSION:
                 raise QuotaExceeded("you already have a job running and one waiting; wait for one "
                                     "to finish or cancel it")
-            if len(self._waiting) >= policy.limits().max_waiting_jobs:
+            if len(self._waiting) >= limits.max_waiting_jobs:
                 raise QuotaExceeded("the lab is busy (too many jobs waiting); try again in a few "
                                     "minutes")
         ticket = object()

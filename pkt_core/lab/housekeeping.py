@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import policy
 from ..runs import RunDirError, default_runs_root, delete_run, list_runs, prune_runs, run_owner
+from .inputs import lab_limits
 from .saved_runs import clear_downloads, downloads_root
 
 _LOCK = threading.Lock()
@@ -79,10 +80,11 @@ def tidy_runs(root: Path | None = None, now: float | None = None) -> list[Path]:
     """Public mode: delete expired sessions' runs, then prune the folder to its size cap.
     Returns what was deleted; does nothing locally."""
     tidy_downloads(now)
-    if not policy.public_mode():
+    lim = lab_limits()
+    if not lim.public:
         return []
     root = root if root is not None else default_runs_root()
-    lim, now = policy.limits(), time.time() if now is None else now
+    now = time.time() if now is None else now
     deleted = []
     for path in (Path(row["path"]) for row in list_runs(root)):
         if _expired(path, lim.run_ttl_hours * 3600, now):

@@ -13,6 +13,12 @@ from ..paradigms import TransferError, coerce, get_paradigm, settings_of
 from ..paradigms.settings import parse_number
 
 
+def lab_limits() -> policy.Limits:
+    """The limits the page runs under: the lab layer is the app's edge, so it builds them from
+    the environment (PKT_PUBLIC, SPACE_ID, PKT_*) and passes them to everything it calls."""
+    return policy.Limits.from_environment()
+
+
 class LabError(ValueError):
     """Bad input or an impossible request, said in one sentence a visitor can act on."""
 
@@ -44,12 +50,13 @@ def as_int(value: Any, name: str, lo: int | None = None, hi: int | None = None,
     number = as_number(value, name)
     if number != int(number):
         raise LabError(f"{name} must be a whole number (got {value!r})")
+    limits = lab_limits()
     if cap is not None:
-        hi = policy.lab_cap(cap)
+        hi = limits.lab_cap(cap)
     if (lo is not None and number < lo) or (hi is not None and number > hi):
         bounds = (f"between {lo} and {hi}" if lo is not None and hi is not None
                   else f"at least {lo}" if lo is not None else f"at most {hi}")
-        where = " in this public lab" if cap is not None and policy.public_mode() else ""
+        where = " in this public lab" if cap is not None and limits.public else ""
         raise LabError(f"{name} must be {bounds}{where} (got {int(number)})")
     return int(number)
 
@@ -81,7 +88,7 @@ def form_settings(paradigm: str, values: Mapping[str, Any], preset: str = "resea
     for setting in settings_of(spec.name, spec.config_class):
         if not setting.ui or setting.name not in values:
             continue
-        value = coerce(setting, values[setting.name])
+        value = coerce(setting, values[setting.name], lab_limits())
         if value is not None and value != start.get(setting.name, setting.default):
             out[setting.name] = value
     return out

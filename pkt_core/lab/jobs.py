@@ -14,7 +14,7 @@ from ..paradigms import TransferCancelled, get_paradigm, paradigm_names
 from ..runs import RunDir, new_run_path
 from ..transfer import PreparedTransfer, TransferRequest, prepare, run_transfer
 from .housekeeping import tidy_runs
-from .inputs import LabError, as_int, as_text, form_settings, readable
+from .inputs import LabError, as_int, as_text, form_settings, lab_limits, readable
 from .views import TransferView, result_markdown
 
 
@@ -222,7 +222,7 @@ def start_transfer(paradigm: str, teacher: str | None, student: str, task: str,
                               eval_limit=as_int(eval_limit, "the number of test items", 1, cap="eval_limit"))
     tidy_runs()  # public mode: expired visitors' runs go before a new one is written
     try:
-        prepared = prepare(request)
+        prepared = prepare(request, lab_limits())
     except Exception as err:  # noqa: BLE001 — one readable line
         raise LabError(readable(err)) from err
     job = TransferJob(prepared).start()

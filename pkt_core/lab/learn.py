@@ -17,7 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from .. import paper, policy
+from .. import paper
 from ..analyse import compare_layer_attribution
 from ..models import ModelShape, resolve_ref
 from ..models.config_check import checked_shape
@@ -27,9 +27,9 @@ from ..paradigms import (compared_paradigms, default_paradigm, get_paradigm,
                          paradigm_names)
 from ..paths import results_dir
 from ..stats import paired_change_ci
-from ..tasks import get_task
 from .catalog import default_pair, default_preset, task_example
 from .compare import QUICK_EVAL_ITEMS, default_prompt
+from .inputs import lab_limits
 from .pair_tabs import curve_file, locate_both
 from .saved_runs import default_run_pick, model_scores
 from .views import token_label
@@ -185,7 +185,7 @@ def _lab_facts(teacher: str) -> dict[str, str]:
     out = {"control": f"{CONTROL_PREFIX}{teacher}",
            "level": f"{100 * defaults['level'].default:g}",
            "resamples": f"{defaults['n_boot'].default:,}",
-           "quick_items": str(min(QUICK_EVAL_ITEMS, policy.lab_cap("quick_eval_items"))),
+           "quick_items": str(min(QUICK_EVAL_ITEMS, lab_limits().lab_cap("quick_eval_items"))),
            "transfer_preset": default_preset(default_paradigm(), teacher)}
     compared = [get_paradigm(name) for name in compared_paradigms()]
     out["paradigm_list"] = "\n".join(

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .. import paper, paths, policy
+from .. import paper, paths
 from ..analyse import (METRICS, compare_layer_attribution, locate_stability,
                        parametric_similarity, representation_similarity)
 from ..curve import incompatibility_curve
@@ -24,7 +24,7 @@ from ..models import tokenizers_match
 from ..models.provider import MODELS
 from ..paradigms import check_pair_for, get_paradigm, paradigm_names
 from ..tasks import get_task, render_chat
-from .inputs import LabError, as_int, as_text, readable
+from .inputs import LabError, as_int, as_text, lab_limits, readable
 from .jobs import JOBS, Job
 from .views import (CurveView, LocateView, PairView, ParametricView, SimilarityView,
                     curve_markdown, ladder_markdown, locate_summary, model_card, similarity_notes,
@@ -252,7 +252,7 @@ def start_curve(teacher: str, student: str, task: str, points: Any = 5, seeds: A
     args = (as_text(teacher, "the teacher"), as_text(student, "the student"),
             as_text(task, "the task"), as_int(points, "the number of points", 2, cap="curve_points"),
             as_int(seeds, "the number of seeds", 1, cap="curve_seeds"),
-            as_int(min(150, policy.lab_cap("curve_items")) if eval_limit is None else eval_limit,
+            as_int(min(150, lab_limits().lab_cap("curve_items")) if eval_limit is None else eval_limit,
                    "test items", 10, cap="curve_items"))
     MODELS.shape(args[0]), MODELS.shape(args[1])  # an unknown model fails here, not in the thread
     job = Job(lambda say, cancelled: incompatibility_curve(*args, progress=say, cancelled=cancelled),

@@ -18,7 +18,7 @@ from ..reproduce import row_title, table_rows
 from ..runs import INTERRUPTED_MESSAGE, RunDir, default_runs_root, export_run, list_runs
 from ..tasks.toyworld import TOY_TASKS
 from .catalog import paradigm_title
-from .inputs import LabError, as_text
+from .inputs import LabError, as_text, lab_limits
 from .views import RunDetailView, RunsView, result_markdown
 
 RUN_COLUMNS = ["source", "run", "paradigm", "task", "teacher → student", "status", "base",
@@ -29,11 +29,13 @@ def all_runs() -> list[dict[str, Any]]:
     """The user's runs (newest first), then the shipped examples, each tagged with its source."""
     out = []
     user, example = default_runs_root().resolve(), example_runs_root().resolve()
+    limits = lab_limits()
     for root, source in ((user, "saved"), (example, "example")):
         if source == "example" and root == user:
             continue
         for row in list_runs(root):
-            if source == "saved" and policy.public_mode() and policy.visible_run(row["path"]) is None:
+            if (source == "saved" and limits.public
+                    and policy.visible_run(row["path"], limits) is None):
                 continue  # another visitor's run
             row["source"] = source
             out.append(row)

@@ -43,7 +43,7 @@ def params_from_config(config: Any) -> int:
     return embeddings + shape.n_layers * block + d  # + the final norm
 
 
-def checked_shape(config: Any, name: str) -> ModelShape:
+def checked_shape(config: Any, name: str, limits: policy.Limits | None = None) -> ModelShape:
     """The model's shape with its parameter count, or ConfigRefused naming what is wrong; in
     public mode a model over the parameter cap is refused too."""
     shape = shape_of(config)  # refuses an unsupported family first
@@ -59,7 +59,7 @@ def checked_shape(config: Any, name: str) -> ModelShape:
     n_params = params_from_config(config)
     if n_params > SANE_LIMITS["n_params"]:
         raise ConfigRefused(f"'{name}' would have {n_params:.3g} parameters; refused")
-    cap = policy.limits().max_params if policy.public_mode() else None
+    cap = policy.given(limits).max_params
     if cap is not None and n_params > cap:
         raise ConfigRefused(f"'{name}' has {n_params / 1e9:.2f} B parameters, over this public "
                             f"lab's cap of {cap / 1e9:.2f} B (PKT_MAX_PARAMS); run PKT Lab locally "

@@ -115,11 +115,12 @@ def _available_hint() -> str:
     return f"Available offline: {', '.join(names) if names else '(no embedded models built yet)'}."
 
 
-def resolve_ref(ref: str) -> ModelRef:
+def resolve_ref(ref: str, limits: policy.Limits | None = None) -> ModelRef:
     """Classify a model reference without loading anything (`shuffled:REF` is REF's control).
-    In public mode only what `policy` allows resolves (see `_public_ref`)."""
+    Under public limits only what they allow resolves (see `_public_ref`)."""
     shuffled, inner = split_control((ref or "").strip())
-    mref = _public_ref(inner) if policy.public_mode() else _resolve_plain(inner)
+    lim = policy.given(limits)
+    mref = _public_ref(inner, lim) if lim.public else _resolve_plain(inner)
     return replace(mref, text=(ref or "").strip(), shuffled=True) if shuffled else mref
 
 
@@ -148,21 +149,22 @@ def _resolve_plain(text: str) -> ModelRef:
                             f"or a hub id (owner/name). {_available_hint()}")
 
 
-def allowed_hub_ids() -> list[str]:
-    """Hub ids a public lab may load: the preset pairs' and PKT_ALLOWED_MODELS'."""
+def allowed_hub_ids(limits: policy.Limits | None = None) -> list[str]:
+    """Hub ids a public lab may load: the preset pairs' and the limits' extra models
+    (PKT_ALLOWED_MODELS)."""
     presets = [ref for pair in PRESET_PAIRS for ref in (pair.teacher, pair.student)]
-    return list(dict.fromkeys(presets + list(policy.limits().extra_models)))
+    return list(dict.fromkeys(presets + list(policy.given(limits).extra_models)))
 
 
-def _public_ref(text: str) -> ModelRef:
+def _public_ref(text: str, limits: policy.Limits) -> ModelRef:
     """Public mode: an embedded name, an allow-listed hub id, a shipped example run or one of the
     visitor's own finished runs. Every other path gets the same sentence whether it exists or not,
     and nothing about it is read before the check."""
     if text in embedded_models():
         return ModelRef(text, "embedded", embedded_dir() / text)
-    if text in allowed_hub_ids():
+    if text in allowed_hub_ids(limits):
         return ModelRef(text, "hub", hub_id=text)
-    visible = policy.visible_run(text)
+    visible = policy.visible_run(text, limits)
     if visible is not None:
         run = RunDir(visible).model_ref()
         if run.state != FINISHED:
@@ -170,7 +172,8 @@ def _public_ref(text: str) -> ModelRef:
         return ModelRef(text, "run", run.model)
     raise ModelNotAvailable(
         f"'{text}' cannot be loaded in this public lab: choose an embedded model, a listed hub "
-        f"model ({', '.join(allowed_hub_ids())}), a shipped example run or one of your own runs")
+        f"model ({', '.join(allowed_hub_ids(limits))}), a shipped example run or one of your own "
+        f"runs")
 
 
 def ref_availability(ref: ModelRef) -> str:
@@ -218,14 +221,15 @@ def _config_dir(ref: ModelRef) -> Path:
         raise ModelNotAvailable(f"could not read the config of '{hub_id}': {err}") from err
 
 
-def checked_config(ref: ModelRef, trust_remote_code: bool = False) -> tuple[Any, ModelShape]:
+def checked_config(ref: ModelRef, trust_remote_code: bool = False,
+                   limits: policy.Limits | None = None) -> tuple[Any, ModelShape]:
     """The model's config and its shape with the parameter count, refused (ConfigRefused) when
     absurd or, in public mode, over the cap; reads the config only (no lock, no weights)."""
     import_transformers()
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(_config_dir(ref), trust_remote_code=trust_remote_code)
-    return config, checked_shape(config, ref.text)
+    return config, checked_shape(config, ref.text, limits)
 
 
 # ---- devices and dtypes ------------------------------------------------------------------------
@@ -342,10 +346,12 @@ def import_transformers() -> None:
             _TRANSFORMERS_READY.set()
 
 
-def inspect_model(ref: str | ModelRef, trust_remote_code: bool = False) -> ModelShape:
-    """The shape of a model from its config alone (fast: no weights are read or downloaded)."""
-    mref = resolve_ref(ref) if isinstance(ref, str) else ref
-    return checked_config(mref, trust_remote_code)[1]
+def inspect_model(ref: str | ModelRef, trust_remote_code: bool = False,
+                  limits: policy.Limits | None = None) -> ModelShape:
+    """The shape of a model from its config alone (fast: no weights are read or downloaded),
+    checked against `limits` (see `policy.Limits`)."""
+    mref = resolve_ref(ref, limits) if isinstance(ref, str) else ref
+    return checked_config(mref, trust_remote_code, limits)[1]
 
 
 def load_model(ref: str | ModelRef, device: str | None = None,
@@ -442,7 +448,8 @@ def same_tokenizer(tok_a: Any, tok_b: Any) -> bool:
     return tok_a.get_vocab() == tok_b.get_vocab()
 
 
-def tokenizers_match(teacher: str, student: str, download: bool = False) -> bool | None:
+def tokenizers_match(teacher: str, student: str, download: bool = False,
+                     limits: policy.Limits | None = None) -> bool | None:
     """Whether two models share a vocabulary. Reads the tokenizer files only (never weights);
     without `download`, only files already here: None when either is not on this machine yet."""
     import_transformers()
@@ -450,7 +457,7 @@ def tokenizers_match(teacher: str, student: str, download: bool = False) -> bool
 
     sources: list[str | Path] = []
     for ref in (teacher, student):
-        mref = resolve_ref(ref)
+        mref = resolve_ref(ref, limits)
         path = mref.path or (hub_cached_path(mref.hub_id) if mref.hub_id else None)
         if path is None and not (download and _hub_reachable()):
             return None

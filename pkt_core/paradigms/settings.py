@@ -57,9 +57,9 @@ class SettingSpec:
         """The most a public lab allows (None for text and switches)."""
         return self.public_hi if self.public_hi is not None else self.hi
 
-    def max_now(self) -> float | None:
-        """The maximum in the current mode: the public cap in public mode, else `hi`."""
-        return self.public_cap if policy.public_mode() else self.hi
+    def max_under(self, limits: policy.Limits | None = None) -> float | None:
+        """The maximum under these limits: the public cap in a public lab, else `hi`."""
+        return self.public_cap if policy.given(limits).public else self.hi
 
 
 def _scalar_type(hint: Any) -> tuple[type | None, bool]:
@@ -99,9 +99,10 @@ def parse_number(value: Any, label: str) -> float:
     return number
 
 
-def coerce(spec: SettingSpec, value: Any) -> Any:
-    """A typed-in value as the setting's type; blank = None for an optional setting. Raises
-    TransferError with one sentence naming the setting."""
+def coerce(spec: SettingSpec, value: Any, limits: policy.Limits | None = None) -> Any:
+    """A typed-in value as the setting's type; blank = None for an optional setting; a number
+    within the setting's range under `limits`. Raises TransferError with one sentence naming the
+    setting."""
     if value is None or (isinstance(value, str) and not value.strip()):
         if spec.optional:
             return None
@@ -117,10 +118,11 @@ def coerce(spec: SettingSpec, value: Any) -> Any:
         if number != int(number):
             raise TransferError(f"{spec.label} must be a whole number (got {value!r})")
         number = int(number)
-    hi = spec.max_now()
+    lim = policy.given(limits)
+    hi = spec.max_under(lim)
     if (spec.lo is not None and number < spec.lo) or (hi is not None and number > hi):
         bounds = (f"between {spec.lo:g} and {hi:g}" if spec.lo is not None and hi is not None
                   else f"at least {spec.lo:g}" if spec.lo is not None else f"at most {hi:g}")
-        where = " in this public lab" if policy.public_mode() and hi != spec.hi else ""
+        where = " in this public lab" if lim.public and hi != spec.hi else ""
         raise TransferError(f"{spec.label} must be {bounds}{where} (got {number:g})")
     return number

@@ -54,15 +54,16 @@ def list_tasks() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def get_task(name: str, **options: Any) -> Task:
+def get_task(name: str, *, limits: Any = None, **options: Any) -> Task:
     """A task by name (`facts`, `arith`, `complete`, `write`, `mmlu`, `gsm8k`, `humaneval`,
-    `mbpp`), or a directory of user JSONL files via `get_task('jsonl', path=...)`."""
+    `mbpp`), or a directory of user JSONL files via `get_task('jsonl', path=...)`. A code task
+    is refused under public `limits` (a `policy.Limits`) where isolation is inadequate."""
     _load_modules()
     if name not in _FACTORIES:
         raise TaskError(f"unknown task '{name}'; choose one of {', '.join(sorted(_FACTORIES))}")
     task = _FACTORIES[name](**options)
     if task.kind.startswith("code"):
-        _check_code_isolation(task.name)
+        _check_code_isolation(task.name, limits)
     return task
 
 
@@ -71,7 +72,7 @@ CODE_TASKS = ("complete", "write", "humaneval", "mbpp")
 _warned_isolation = False
 
 
-def _check_code_isolation(name: str) -> None:
+def _check_code_isolation(name: str, limits: Any) -> None:
     """Code tasks run model-written programs. Without adequate isolation (no namespaces and no
     Landlock here) a public lab refuses them; locally they run, with a warning on stderr."""
     global _warned_isolation
@@ -84,7 +85,7 @@ def _check_code_isolation(name: str) -> None:
         label = isolation_label(isolation_mode())
     except SandboxUnavailable as err:  # PKT_SANDBOX_MODE forces a mode this machine lacks
         raise TaskError(f"task '{name}' cannot run here: {err}") from err
-    if policy.public_mode():
+    if policy.given(limits).public:
         raise TaskError(f"task '{name}' runs model-written code, and this machine offers no "
                         f"adequate sandbox ({label}); this public lab does not run it")
     if not _warned_isolation:
