@@ -21,7 +21,7 @@ if not Path(CHROMIUM).exists():
                 "it); Playwright's downloaded browsers do not run here", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt")
 
-from tests.test_app import LabServer, examples_dir, micro_family  # noqa: E402
+from tests.app_server import LabServer, examples_dir, micro_family  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 TIMEOUT_MS = 120_000
@@ -61,7 +61,8 @@ WIDTHS = (1024, 1440)
 OVERFLOWING = """() => [...document.querySelectorAll('.js-plotly-plot')]
     .filter(p => p.offsetParent !== null)
     .map(p => ({id: (p.closest('[id]') || {}).id || '?',
-                drawn: p.querySelector('.main-svg') ? p.querySelector('.main-svg').getBoundingClientRect().width : 0,
+                drawn: p.querySelector('.main-svg')
+                    ? p.querySelector('.main-svg').getBoundingClientRect().width : 0,
                 room: p.parentElement.getBoundingClientRect().width}))
     .filter(p => p.drawn > p.room + 2)"""
 
@@ -88,7 +89,8 @@ def plots_in(page, selector: str) -> int:
     return page.locator(f"{selector} .js-plotly-plot").count()
 
 
-def settled_texts(page, selectors: list[str], quiet_s: float = 1.5, timeout_s: float = 90) -> list[str]:
+def settled_texts(page, selectors: list[str], quiet_s: float = 1.5,
+                  timeout_s: float = 90) -> list[str]:
     """Wait until every textarea is non-empty and nothing changed for `quiet_s` seconds."""
     deadline, last, since = time.time() + timeout_s, None, time.time()
     while time.time() < deadline:
@@ -101,8 +103,8 @@ def settled_texts(page, selectors: list[str], quiet_s: float = 1.5, timeout_s: f
     raise AssertionError(f"outputs did not settle: {last}")
 
 
-def test_the_lab_in_a_browser(page, server):
-    # 1. the page loads with the embedded pair checked (page_load fills the cards)
+def check_the_pair(page, server) -> None:
+    """The page loads with the embedded pair checked (page_load fills the cards)."""
     page.wait_for_selector("#teacher-card :text('Teacher')")
     assert server.teacher in page.locator("#teacher-card").inner_text()
     page.locator("#check-pair").click()
@@ -110,14 +112,19 @@ def test_the_lab_in_a_browser(page, server):
     assert "LaTen" in page.locator("#verdict").inner_text()
     shot(page, "01-pair")
 
-    # 2. incompatibility heatmaps render as a Plotly plot (reached from the Learn tab's pointer)
+
+def draw_the_incompatibility(page) -> None:
+    """The heatmaps render as a Plotly plot (reached from the Learn tab's pointer), beside the
+    parametric similarity, the shipped curve and the shipped ladder."""
     open_tab(page, "Learn")
     page.get_by_role("button", name="Open the heatmaps").click()
     page.locator("#heatmaps-btn").click()
     page.wait_for_selector("#heatmaps .js-plotly-plot")
     assert plots_in(page, "#heatmaps") == 1
-    assert page.locator("#heatmaps .js-plotly-plot .hm, #heatmaps .js-plotly-plot image").count() > 0
-    # the parametric similarity beside the paper's (two panels and a legend: cut off at 1024 px once)
+    drawn = "#heatmaps .js-plotly-plot .hm, #heatmaps .js-plotly-plot image"
+    assert page.locator(drawn).count() > 0
+    # the parametric similarity beside the paper's (two panels and a legend: once cut off at
+    # 1024 px)
     page.get_by_role("button", name="Parametric similarity").click()
     page.wait_for_selector("#parametric .js-plotly-plot")
     shot(page, "02-heatmaps")
@@ -128,21 +135,30 @@ def test_the_lab_in_a_browser(page, server):
     shot(page, "07-curve", element="#curve")
     # the shipped scale ladder: every pair of the family against its parameter ratio
     page.locator("#ladder").scroll_into_view_if_needed()
-    assert plots_in(page, "#ladder") == 1 and "sibling" in page.locator("#ladder-notes").inner_text()
+    assert plots_in(page, "#ladder") == 1
+    assert "sibling" in page.locator("#ladder-notes").inner_text()
     shot(page, "09-ladder", element="#ladder")
 
-    # 3. locate: layer curves and neuron maps
+
+def locate_one_example(page) -> None:
+    """Layer curves and neuron maps."""
     open_tab(page, "Locate")
     page.locator("#locate-btn").click()
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 6")
     shot(page, "05-locate")
 
-    # 4. a short LaTen transfer with a live loss plot, saved as a run
+
+def set_laten_steps(page, steps: str) -> None:
+    box = page.locator("#laten-steps input")
+    box.fill(steps)
+    box.press("Tab")
+
+
+def run_a_short_transfer(page) -> None:
+    """A short LaTen transfer with a live loss plot, saved as a run; then a refused one."""
     open_tab(page, "Transfer")
     page.get_by_text("Advanced — settings and their defaults").click()
-    steps = page.locator("#laten-steps input")
-    steps.fill("2")
-    steps.press("Tab")
+    set_laten_steps(page, "2")
     page.locator("#run-transfer").click()
     page.wait_for_selector("#transfer-status :text('finished')")
     assert "saved as" in page.locator("#transfer-status").inner_text()
@@ -151,15 +167,15 @@ def test_the_lab_in_a_browser(page, server):
     page.wait_for_selector("#transfer-loss .js-plotly-plot")
     shot(page, "03-transfer")
     # a refused run clears the last run's status instead of leaving "finished" beside the error
-    page.locator("#laten-steps input").fill("0")
-    page.locator("#laten-steps input").press("Tab")
+    set_laten_steps(page, "0")
     page.locator("#run-transfer").click()
     page.wait_for_function(
         "!document.querySelector('#transfer-status').innerText.includes('finished')")
-    steps.fill("2")
-    steps.press("Tab")
+    set_laten_steps(page, "2")
 
-    # 5. side-by-side streamed outputs, all four filled in
+
+def compare_side_by_side(page) -> None:
+    """Side-by-side streamed outputs, all four filled in."""
     open_tab(page, "Compare")
     page.locator("#compare-btn").click()
     texts = settled_texts(page, [f"#out-{i}" for i in range(4)])
@@ -168,14 +184,23 @@ def test_the_lab_in_a_browser(page, server):
     assert "likelihood pick" in page.locator("#likelihood-notes").inner_text()
     shot(page, "04-compare")
 
-    # 6. the runs, with the new one
+
+def list_the_runs_and_learn(page) -> None:
+    """The runs, with the new one; then Learn, the guided path."""
     open_tab(page, "Runs")
     page.get_by_role("button", name="Refresh").click()
     page.wait_for_function(
         "document.querySelector('#runs-table').innerText.includes('this session')")
     shot(page, "06-runs")
-
-    # 7. Learn, the guided path
     open_tab(page, "Learn")
     shot(page, "08-learn")
+
+
+def test_the_lab_in_a_browser(page, server):
+    check_the_pair(page, server)
+    draw_the_incompatibility(page)
+    locate_one_example(page)
+    run_a_short_transfer(page)
+    compare_side_by_side(page)
+    list_the_runs_and_learn(page)
     assert not page.errors, page.errors  # type: ignore[attr-defined]

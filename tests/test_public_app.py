@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from tests.test_app import TRANSFER_OUT, LabServer, micro_family, transfer_args
+from tests.app_server import TRANSFER_OUT, LabServer, micro_family, transfer_args
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +39,12 @@ def test_the_page_says_what_public_mode_allows(public_server):
 
 def test_uploads_are_refused(public_server):
     boundary = "pktboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"config.json\""
-            f"\r\nContent-Type: application/json\r\n\r\n{{}}\r\n--{boundary}--\r\n").encode()
-    request = urllib.request.Request(public_server.url + "gradio_api/upload", data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
+            f"filename=\"config.json\"\r\nContent-Type: application/json\r\n\r\n{{}}\r\n"
+            f"--{boundary}--\r\n").encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    request = urllib.request.Request(public_server.url + "gradio_api/upload", data=body,
+                                     method="POST", headers=headers)
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=30)
     assert err.value.code == 403
@@ -56,8 +58,8 @@ def test_server_folders_can_be_neither_loaded_nor_probed(public_server, visitor)
         assert "cannot check this pair" in verdict and "public" in verdict
         verdicts.append(verdict.replace(path, "PATH"))
     assert len(set(verdicts)) == 1, verdicts
-    text = _refusal(lambda: visitor.predict(**transfer_args(public_server, "lora", student=paths[0]),
-                                            api_name="/transfer"))
+    args = transfer_args(public_server, "lora", student=paths[0])
+    text = _refusal(lambda: visitor.predict(**args, api_name="/transfer"))
     assert "public" in text
 
 

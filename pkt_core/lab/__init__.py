@@ -28,7 +28,7 @@ from .compare import (DEFAULT_NEW_TOKENS, QUICK_EVAL_ITEMS, compare_stream,
                       slot_labels)
 from .gate import GATE, HeavyGate, QuotaExceeded
 from .housekeeping import session_ended, session_seen, tidy_runs
-from .inputs import LabError, form_settings, readable
+from .inputs import LabError, form_settings, lab_limits, readable
 from .jobs import JOBS, UI_EVAL_LIMIT, JobRegistry, Snapshot, TransferJob, start_transfer
 from .learn import LearnStep, learn_markdown, learn_steps
 from .pair_tabs import (shipped_ladder_view, curve_views, locate_pair, pair_report, parametric_view, shipped_curve,
@@ -47,7 +47,7 @@ __all__ = ["MODELS", "JOBS", "UI_EVAL_LIMIT", "RUN_COLUMNS", "PUBLISHED_COLUMNS"
            "start_curve", "LikelihoodView", "likelihood_view", "default_prompt",
            "DEFAULT_NEW_TOKENS", "all_runs", "checked_run", "compare_stream",
            "default_pair", "default_preset", "default_run", "presets", "device_banner", "example_runs_root", "form_settings",
-           "learn_markdown", "lineup", "locate_pair", "model_choices", "pair_report",
+           "lab_limits", "learn_markdown", "lineup", "locate_pair", "model_choices", "pair_report",
            "paradigm_choices", "paradigm_description", "paradigm_title", "parametric_view",
            "preset_choices", "preset_pair", "published_rows", "quick_eval", "readable",
            "run_choices", "run_detail", "run_files", "runs_rows", "runs_view", "similarity_view",
