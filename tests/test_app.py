@@ -19,7 +19,7 @@ import pytest
 pytest.register_assert_rewrite("tests.app_server")
 pytest_plugins = ["tests.app_server"]
 from tests.app_server import error_text, run_transfer  # noqa: E402
-from tests.app_server import micro_family  # noqa: E402,F401 (test_runs_lifecycle.py uses it)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ from pkt_core.paradigms.base import TransferError
 from pkt_core.runs import (FINISHED, INTERRUPTED_MESSAGE, NOT_A_RUN, RUN_MARKER, UNFINISHED,
                            RunDir, RunDirError, delete_run, list_runs, mark_interrupted,
                            owner_alive, process_identity, prune_runs, run_owner, run_size_bytes)
-from tests.test_app import micro_family
+from tests.app_server import micro_family
 
 ROOT = Path(__file__).resolve().parents[1]
 
