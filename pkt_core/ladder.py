@@ -126,7 +126,7 @@ def measure_pair(teacher: str, student: str, texts: list[str], examples: list[tu
     t, s = MODELS.get(teacher), MODELS.get(student)
     means = {metric: representation_similarity(t, s, texts, metric=metric, max_tokens=768).mean
              for metric in ("cka", "cosine")}
-    summary = parametric_similarity(t, s, rank=rank, modules=REPR_MODULES).summary()["seeking"]
+    summary = parametric_similarity(t, s, rank=rank, modules=REPR_MODULES).summary()["teacher_piece"]
     return LadderPair(
         teacher, student, params[teacher], params[student],
         round(params[teacher] / params[student], 3), params[teacher] == params[student],

@@ -179,7 +179,7 @@ def _parametric_result():
     rng = np.random.default_rng(3)
     curves = {method: {m: {k: rng.uniform(-0.3, 0.3, size=2).tolist()
                            for k in ("vs_original", "vs_remainder", "norm_ratio")}
-                       for m in PROJECTIONS} for method in ("pissa", "seeking")}
+                       for m in PROJECTIONS} for method in ("own_top_r", "teacher_piece")}
     return ParametricResult(4, list(PROJECTIONS), [0, 3], "proportional depth", curves, {},
                             "teacher-x", "student-y")
 

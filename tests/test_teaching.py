@@ -190,11 +190,11 @@ def test_similarity_notes_say_how_to_read_and_count_the_texts_used(metric):
 
 def test_parametric_summary_says_why_pissa_is_high_here():
     view = lab.parametric_view(TEACHER, STUDENT, 16)
-    pissa = re.search(r"\| pissa \| ([+-]\d\.\d{3}) \|", view.summary).group(1)
+    pissa = re.search(r"\| PiSSA \(student's own top-r\) \| ([+-]\d\.\d{3}) \|", view.summary).group(1)
     assert f"cos(BA, W) = ‖BA‖/‖W‖ (here {pissa})" in view.summary
     assert "top-16 singular directions" in view.summary
     assert f"{_config(STUDENT)['hidden_size']}-wide" in view.summary
-    assert paper.PARAMETRIC_COSINES["pissa"].split(" · ")[0] in view.summary
+    assert paper.PARAMETRIC_COSINES["own_top_r"].split(" · ")[0] in view.summary
 
 
 # ---- 4. Transfer ------------------------------------------------------------------------------------

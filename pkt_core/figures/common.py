@@ -16,9 +16,12 @@ LIVE_HEIGHT = 340  # px, the Transfer tab's live plots
 SEQUENTIAL = "Viridis"  # CKA: [0, 1]
 DIVERGING = "RdBu_r"  # signed: blue < 0 < red, centred at 0
 MODULE_COLOURS = dict(zip(PROJECTIONS, qualitative.D3))
-METHOD_DASH = {"pissa": "solid", "seeking": "dash"}
-METHOD_LABEL = {"pissa": "PiSSA (student's own top-r)", "seeking": "Seeking-style (teacher sub-block)"}
-METHOD_SHORT = {"pissa": "PiSSA", "seeking": "Seeking-style"}
+# The two LoRA starts parametric similarity compares (pkt_core.analyse.parametric): the student's
+# own top-r SVD (PiSSA's init) and a sub-block cut from the teacher (Seeking's init).
+METHOD_DASH = {"own_top_r": "solid", "teacher_piece": "dash"}
+METHOD_LABEL = {"own_top_r": "PiSSA (student's own top-r)",
+                "teacher_piece": "Seeking-style (teacher sub-block)"}
+METHOD_SHORT = {"own_top_r": "PiSSA", "teacher_piece": "Seeking-style"}
 
 
 # ---- the caption: "how to read this", stored in the figure so it travels with it ----------------

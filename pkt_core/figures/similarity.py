@@ -156,7 +156,7 @@ def _parametric_trace(result: ParametricResult, method: str, module: str, measur
         x=list(range(len(y))), y=y, mode="lines+markers", name=module, legendgroup=module,
         showlegend=first, customdata=result.layer_map, line={"color": MODULE_COLOURS.get(module)},
         hovertemplate=(f"{METHOD_LABEL.get(method, method)} · {module}<br>student layer %{{x}}"
-                       + (" ← teacher layer %{customdata}" if method == "seeking" else "")
+                       + (" ← teacher layer %{customdata}" if method == "teacher_piece" else "")
                        + f"<br>{measure.replace('_', ' ')}: %{{y:.6f}}<extra></extra>"))
 
 
@@ -164,7 +164,7 @@ def parametric_curves(result: ParametricResult | Mapping[str, Any]) -> go.Figure
     """Per student layer: cos(BA, W) (left) and cos(BA, W − BA) (right), one row per method, one
     line (and one legend entry, shared by all panels) per module; all panels share the y axis."""
     result = _parametric(result)
-    methods = list(result.curves) or ["pissa"]
+    methods = list(result.curves) or ["own_top_r"]
     titles = []
     for method in methods:
         words = _paper_cosines(method) or [""] * len(MEASURES)

@@ -14,9 +14,9 @@ from ..analyse import (METRICS, compare_layer_attribution, locate_stability,
                        parametric_similarity, representation_similarity)
 from ..curve import incompatibility_curve
 from ..ladder import shipped_ladder
-from ..figures import (incompatibility_curve_figure, ladder_figure, layer_score_curves,
-                       neuron_score_map, parametric_curves, published_reference_table,
-                       similarity_heatmaps)
+from ..figures import (METHOD_LABEL, incompatibility_curve_figure, ladder_figure,
+                       layer_score_curves, neuron_score_map, parametric_curves,
+                       published_reference_table, similarity_heatmaps)
 from ..locate import KINDS, LocateConfig, LocateResult, locate
 from ..models import ModelShape, resolve_ref
 from ..models.loading import ref_availability
@@ -190,7 +190,8 @@ def parametric_view(teacher: str, student: str, rank: Any = 16) -> ParametricVie
     lines = ["| init | cos(BA, W) | cos(BA, W − BA) | the paper (Llama-2) |", "|---|---|---|---|"]
     for method, published in paper.PARAMETRIC_COSINES.items():
         values = list(summary.get(method, {}).values())
-        lines.append(f"| {method} | {_mean([v['vs_original'] for v in values])} | "
+        lines.append(f"| {METHOD_LABEL.get(method, method)} | "
+                     f"{_mean([v['vs_original'] for v in values])} | "
                      f"{_mean([v['vs_remainder'] for v in values])} | {published} |")
     text = ("Mean over layers and modules. A Seeking-style piece taken from the teacher is "
             "nearly orthogonal to what the student already has — the *parametric* side of "
