@@ -26,4 +26,5 @@ def test_parametric_similarity(client, server):
     plot, text, caption = client.predict(server.teacher, server.student, 4, api_name="/parametric")
     assert "How to read" in caption
     # one row per init: the student's own top-r directions and the teacher's piece
-    assert json.loads(plot["plot"])["data"] and "PiSSA (student's own top-r)" in text and "Seeking-style (teacher sub-block)" in text
+    assert json.loads(plot["plot"])["data"]
+    assert "PiSSA (student's own top-r)" in text and "Seeking-style (teacher sub-block)" in text
