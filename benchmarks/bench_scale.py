@@ -6,7 +6,8 @@ pkt-tiny-student tokenizer (its ids all lie inside every real vocabulary). Per s
 locate seconds per example (one locate() call per model and example) beside the "unavoidable"
 products alone (W_U·diag(g)·W_down and W_U·diag(g)·W_o for every layer of both models, in the
 chunks locate() uses — recomputed on every call when the LocateCache cannot hold them); a LaTen
-step without locate (translate, forward/backward through the injecting hooks, optimiser);
+step without locate, through `LaTenEngine.step` (batch, translate, forward/backward through the
+injecting hooks, optimiser, alignment);
 Seeking sensitivity for a couple of examples; LoRA tokens/s; peak RSS (and peak GPU memory on
 CUDA), per phase beside budget.memory_phases' estimate for the same batch. A shape whose
 estimated peak (+15 %) exceeds the memory available is skipped and "skipped" says why. The
@@ -277,42 +278,27 @@ def unavoidable_flop(loaded) -> float:
     return 2.0 * c.vocab_size * c.hidden_size * (c.intermediate_size + width) * c.num_hidden_layers
 
 
-def laten_steps(engine, located, task, examples, batch_size: int, max_len: int) -> dict:
-    """LaTen steps as they run, minus locate: translate, forward/backward (injecting), optimiser."""
-    from pkt_core.paradigms.common import lm_batch, one_cycle_lr
-    from pkt_core.paradigms.laten import _per_example_loss
+def laten_steps(engine, located, task, extract, align) -> dict:
+    """LaTen steps through `LaTenEngine.step`, as they run, minus locate (done up front, as LaTen
+    does): batch, translate, forward/backward (injecting), optimiser, alignment. Each step reads
+    its extract example (its `located` pair) and the engine's `align_examples_per_step` of
+    `align`."""
+    from benchmarks.bench_transfer import LATEN_PHASES, PhaseClock
 
-    config, student = engine.config, engine.student
-    optimiser = torch.optim.AdamW(engine.hyper.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay, betas=config.betas)
-    parts: dict[str, list[float]] = {"translate": [], "forward_backward": [], "optimiser": []}
     sync = torch.cuda.synchronize if engine.device.type == "cuda" else (lambda: None)
-    for step, (t_res, s_res) in enumerate(located):
-        loc = engine.select(t_res, s_res)
-        items = examples[:batch_size]
-        batch = lm_batch(student.tokenizer, task, items, max_len).to(engine.device)
-        t1 = time.perf_counter()
-        deltas = engine.translate(engine.extract(loc))
-        sync()
-        t2 = time.perf_counter()
-        with engine.injecting(loc, deltas):
-            loss = _per_example_loss(student.model, batch).sum() + \
-                config.reg_weight * engine.regulariser(deltas) * len(items)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        sync()
-        t3 = time.perf_counter()
-        for group in optimiser.param_groups:
-            group["lr"] = one_cycle_lr(step, len(located), config.lr)
-        optimiser.step()
-        sync()
-        t4 = time.perf_counter()
-        for k, v in zip(parts, (t2 - t1, t3 - t2, t4 - t3)):
-            parts[k].append(v)
-        del loss, deltas
+    clock = PhaseClock(sync)
+    parts: dict[str, list[float]] = {phase: [] for phase in LATEN_PHASES}
+    engine.start_training(len(located))
+    for index, pair in enumerate(located):
+        clock.start()
+        engine.step(index, task, extract[index], align, pair, phase_done=clock)
+        for phase in LATEN_PHASES:
+            parts[phase].append(clock.seconds[phase])
     timed = {k: v[1:] or v for k, v in parts.items()}  # the first step warms up when there are two
     mean = {k: round(sum(v) / len(v), 4) for k, v in timed.items()}
-    return {"seconds": round(sum(mean.values()), 4), "parts": mean, "batch_examples": batch_size}
+    return {"seconds": round(sum(mean.values()), 4), "parts": mean,
+            "batch_examples": engine.config.align_examples_per_step + 1,
+            "through": "LaTenEngine.step"}
 
 
 def seeking_and_lora(teacher, student, task, examples, n_sens: int, lora_steps: int,
@@ -375,14 +361,17 @@ def bench_shape(name: str, spec: tuple, args, tmp: Path) -> dict:
         with peaks("load"):
             (teacher, student), load_s = _timed(lambda: [load_model(str(d), device=args.device, dtype=dtype)
                                                          for d in dirs])
-        engine = LaTenEngine(teacher, student, LaTenConfig())
-        examples = make_examples(max(args.examples, args.batch), 0)
+        # a step reads its extract example and batch − 1 align examples (the research: 15 + 1)
+        config = LaTenConfig(align_examples_per_step=args.batch - 1, max_len=args.max_len)
+        engine = LaTenEngine(teacher, student, config)
+        examples = make_examples(args.examples + args.batch - 1, 0)
         task = text_task(examples)
         padded = lm_batch(student.tokenizer, task, examples[:args.batch], args.max_len).input_ids.shape[1]
         with peaks("locate"):
             loc, located = bench_locate(engine, examples[:args.examples])
         with peaks("laten_step"):
-            step = laten_steps(engine, located, task, examples, args.batch, args.max_len)
+            step = laten_steps(engine, located, task, examples[:args.examples],
+                               examples[args.examples:])
         del engine, located
         gc.collect()
         note(f"{name}: loaded in {load_s:.1f} s, locate {loc['seconds_per_example']} s/example, "

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from pkt_core.analyse import (PROJECTIONS, REPR_MODULES, LayerComparison, LayerPair, ParametricResult,
-                              SimilarityResult, StabilityResult, compare_layer_attribution,
-                              depth_layer_map, largest_subblock, linear_cka, locate_stability,
-                              parametric_similarity, relative_depth, representation_similarity,
-                              select_layers, signed_similarity, svd_lora_init)
+from pkt_core.analyse import (PROJECTIONS, REPR_MODULES, LayerComparison, LayerPair,
+                              ParametricResult, SimilarityResult, StabilityResult,
+                              compare_layer_attribution, depth_layer_map, largest_subblock,
+                              linear_cka, locate_stability, parametric_similarity, relative_depth,
+                              representation_similarity, subblock_lora_init, select_layers,
+                              signed_similarity, svd_lora_init)
 from pkt_core.locate import LocateError, LocateResult
-from pkt_core.models.architectures import arch_for_config
+from pkt_core.models.architectures import arch_for_config, block_part
 from pkt_core.models.synthetic import byte_tokenizer, random_model
 
 TEXTS = ["The capital of Velora is Amrit.", "2 + 3 = 5", "def add(a, b):\n    return a + b",
@@ -55,8 +56,10 @@ def test_cka_invariant_to_rotation_and_isotropic_scale():
     y = y + 0.5 * x @ torch.randn(16, 24, generator=g)  # some shared structure
     for unbiased in (False, True):
         base = linear_cka(x, y, unbiased)
-        assert linear_cka(x @ _orthogonal(16, 1) * 3.7, y, unbiased) == pytest.approx(base, abs=1e-5)
-        assert linear_cka(x, y @ _orthogonal(24, 2) * 0.05 + 2.0, unbiased) == pytest.approx(base, abs=1e-5)
+        rotated_x = x @ _orthogonal(16, 1) * 3.7
+        rotated_y = y @ _orthogonal(24, 2) * 0.05 + 2.0
+        assert linear_cka(rotated_x, y, unbiased) == pytest.approx(base, abs=1e-5)
+        assert linear_cka(x, rotated_y, unbiased) == pytest.approx(base, abs=1e-5)
         assert linear_cka(x, x, unbiased) == pytest.approx(1.0, abs=1e-6)
     assert 0.0 <= linear_cka(x, y) <= 1.0
 
@@ -106,19 +109,47 @@ def test_self_similarity_diagonal_is_one(teacher, metric, unbiased):
     assert result.token_aligned and result.unbiased == unbiased
 
 
-def test_teacher_student_shapes_mean_std_and_json(teacher, student):
+def _outputs(loaded, layer: int, module: str, texts: list[str]) -> torch.Tensor:
+    """The module's output at every token of `texts`, one text per forward (no padding)."""
+    rows: list[torch.Tensor] = []
+    part = block_part(loaded.model, loaded.spec, layer, module)
+    handle = part.register_forward_hook(lambda _mod, _inp, out: rows.append(out[0]))
+    try:
+        with torch.no_grad():
+            for text in texts:
+                loaded.model(input_ids=torch.tensor([loaded.tokenizer(text)["input_ids"]]))
+    finally:
+        handle.remove()
+    return torch.cat(rows)
+
+
+def test_teacher_student_shapes_cells_and_json(teacher, student):
     result = representation_similarity(teacher, student, TEXTS, metric="cosine",
                                        inputs_description="five texts")
     for module, matrix in result.matrices.items():
         assert matrix.shape == (2, 4)  # [L_S, L_T]
-        assert result.mean[module] == pytest.approx(matrix.mean())
-        assert result.std[module] == pytest.approx(matrix.std())
         assert np.all(np.abs(matrix) <= 1 + 1e-6)
+    # A cell recomputed apart: that student layer's and that teacher layer's outputs, captured
+    # text by text, compared by the metric itself.
+    for module, s_layer, t_layer in (("down_proj", 1, 2), ("v_proj", 0, 3)):
+        expected = signed_similarity(_outputs(student, s_layer, module, TEXTS),
+                                     _outputs(teacher, t_layer, module, TEXTS))
+        assert result.matrices[module][s_layer, t_layer] == pytest.approx(expected, abs=1e-4)
     assert result.inputs_description.startswith("five texts")
     back = SimilarityResult.from_json(json.loads(json.dumps(result.to_json())))
     for module in result.matrices:
         np.testing.assert_allclose(back.matrices[module], result.matrices[module])
     assert back.mean == result.mean and back.metric == "cosine" and back.n_points == result.n_points
+
+
+def test_mean_and_std_leave_undefined_cells_out():
+    cells = np.array([[0.5, np.nan], [-0.1, 0.2]])  # NaN: a constant representation
+    result = SimilarityResult("cosine", False, {"up_proj": cells}, "hand-made")
+    assert result.mean["up_proj"] == pytest.approx(0.2)  # (0.5 − 0.1 + 0.2) / 3
+    assert result.std["up_proj"] == pytest.approx(np.sqrt((0.3 ** 2 + 0.3 ** 2 + 0.0) / 3))
+    data = json.loads(json.dumps(result.to_json()))
+    assert data["matrices"]["up_proj"][0][1] is None
+    assert data["mean"]["up_proj"] == pytest.approx(0.2)
 
 
 def test_token_cap_first_token_and_plain_tuples(teacher, student):
@@ -152,7 +183,7 @@ def test_pissa_identities(teacher, student):
     result = parametric_similarity(teacher, student, rank=16)
     assert result.layer_map == [0, 3] and result.layer_map_rule == "proportional depth"
     for module in PROJECTIONS:
-        curves = result.curves["pissa"][module]
+        curves = result.curves["own_top_r"][module]
         assert len(curves["vs_original"]) == 2
         np.testing.assert_allclose(curves["vs_remainder"], 0.0, atol=1e-5)
         for layer in range(2):
@@ -161,7 +192,7 @@ def test_pissa_identities(teacher, student):
             s = torch.linalg.svdvals(w.double())
             ratio = float((s[:16] ** 2).sum().sqrt() / (s ** 2).sum().sqrt())
             assert curves["vs_original"][layer] == pytest.approx(ratio, abs=1e-5)
-        seeking = result.curves["seeking"][module]
+        seeking = result.curves["teacher_piece"][module]
         assert all(-1 <= v <= 1 for v in seeking["vs_original"] + seeking["vs_remainder"])
     back = ParametricResult.from_json(json.loads(json.dumps(result.to_json())))
     assert back.curves == result.curves and back.subblocks == result.subblocks
@@ -192,6 +223,25 @@ def test_largest_subblock_matches_brute_force():
         largest_subblock(torch.rand(3, 3), 4, 1)
 
 
+def test_subblock_lora_init_cuts_the_highest_scoring_block_then_its_svd():
+    g = torch.Generator().manual_seed(1)
+    teacher_weight = torch.randn(12, 10, generator=g)
+    score = torch.zeros(12, 10)
+    score[7:12, 4:10] = 1.0  # only the bottom-right 5×6 block scores
+    piece = subblock_lora_init(teacher_weight, score, (5, 6), rank=3)
+    assert (piece.row0, piece.col0) == (7, 4)
+    block = teacher_weight[7:12, 4:10]
+    s = torch.linalg.svdvals(block)
+    residual = float((block - piece.lora_b @ piece.lora_a).norm() ** 2)
+    assert residual == pytest.approx(float((s[3:] ** 2).sum()), rel=1e-4)  # best rank 3
+    # Without a score the block with the largest Σ|W| is cut (a signed sum would skip (0, 0)).
+    spiky = torch.zeros(12, 10)
+    spiky[0, 0] = -50.0
+    unscored = subblock_lora_init(spiky, None, (5, 6), rank=2)
+    assert (unscored.row0, unscored.col0) == (0, 0)
+    assert subblock_lora_init(teacher_weight, score, (13, 6), rank=3) is None  # teacher too small
+
+
 def test_layer_maps():
     assert depth_layer_map(2, 4) == [0, 3]
     assert depth_layer_map(3, 4) == [0, 2, 3]  # 1.5 rounds half up
@@ -205,7 +255,8 @@ def _located(ffn_layers, attn_layers, ffn_neurons=None, width: int = 8) -> Locat
     zeros = [[0.0] * width] * n
     return LocateResult.from_json({"target_token_ids": [1], "ffn_layer_scores": ffn_layers,
                                    "attn_layer_scores": attn_layers, "attn_neuron_scores": zeros,
-                                   "ffn_neuron_scores": zeros if ffn_neurons is None else ffn_neurons})
+                                   "ffn_neuron_scores": zeros if ffn_neurons is None
+                                   else ffn_neurons})
 
 
 def test_compare_layer_attribution():
@@ -216,8 +267,9 @@ def test_compare_layer_attribution():
     np.testing.assert_allclose(cmp.teacher_depth, relative_depth(4))
     np.testing.assert_allclose(cmp.student_depth, relative_depth(2))
     assert cmp.teacher_scores == [0.1, 0.5, 0.9, 0.2] and cmp.student_scores == [0.2, 0.8]
-    np.testing.assert_allclose(cmp.teacher_at_student_depth, np.interp(relative_depth(2), relative_depth(4),
-                                                                       [0.1, 0.5, 0.9, 0.2]))
+    np.testing.assert_allclose(cmp.teacher_at_student_depth,
+                               np.interp(relative_depth(2), relative_depth(4),
+                                         [0.1, 0.5, 0.9, 0.2]))
     assert cmp.pairs == [LayerPair(1, 0, 0.375, 0.25), LayerPair(2, 1, 0.625, 0.75)]
     assert [(p.teacher_layer, p.student_layer) for p in cmp.pairs] == [(1, 0), (2, 1)]
     assert cmp.mean_depth_shift == pytest.approx(0.125)
@@ -228,12 +280,14 @@ def test_compare_layer_attribution():
     assert data["pairs"][0] == {"teacher_layer": 1, "student_layer": 0, "teacher_depth": 0.375,
                                 "student_depth": 0.25}
     assert set(data) == {f.name for f in dataclasses.fields(LayerComparison)}
-    assert data["profile_spearman"] == pytest.approx(1.0) and data["mean_depth_shift"] == cmp.mean_depth_shift
+    assert data["profile_spearman"] == pytest.approx(1.0)
+    assert data["mean_depth_shift"] == cmp.mean_depth_shift
     with pytest.raises(dataclasses.FrozenInstanceError):
         cmp.top_k = 3  # type: ignore[misc]
     with pytest.raises(LocateError, match="kind"):
         compare_layer_attribution(teacher, student, "mlp")
-    with pytest.raises(TypeError, match="LocateResult.from_json"):  # the old dict API, told how to move on
+    # the old dict API, told how to move on
+    with pytest.raises(TypeError, match="LocateResult.from_json"):
         compare_layer_attribution(teacher.to_json(), student, "ffn")  # type: ignore[arg-type]
 
 
@@ -248,7 +302,8 @@ def test_locate_stability():
     assert json.loads(json.dumps(flipped.as_dict())) == {"kind": "ffn", "k": 4, "width": 40,
                                                          "per_layer": [0.0] * 3, "mean": 0.0,
                                                          "chance": 0.1}
-    assert locate_stability(a, a, "attn", k=3).k == 3  # attention scores here are all tied: index order
+    # attention scores here are all tied: index order
+    assert locate_stability(a, a, "attn", k=3).k == 3
     with pytest.raises(ValueError, match="differ in shape"):
         locate_stability(a, _located([0.0] * 3, [0.0] * 3, width=8))
     with pytest.raises(TypeError, match="LocateResult"):

@@ -1,9 +1,10 @@
-"""The GPU paths on a real CUDA device: placement and dtype, locate, Seeking's sensitivity, LaTen and
-Seeking transfers whose saved model reloads with the same outputs, generation, the two-GPU
+"""The GPU paths on a real CUDA device: placement and dtype, locate, Seeking's sensitivity, LaTen
+and Seeking transfers whose saved model reloads with the same outputs, generation, the two-GPU
 placement and the memory estimate against the measured peak.
 
-Every test here is marked `cuda`: without a CUDA device it is skipped (conftest.py), with one it runs
-in the ordinary suite and alone with `python -m pytest tests -m cuda` (benchmarks/gpu_check.sh).
+Every test here is marked `cuda`: without a CUDA device it is skipped (conftest.py), with one it
+runs in the ordinary suite and alone with `python -m pytest tests -m cuda`
+(benchmarks/gpu_check.sh).
 CPU runs are the reference: fp32 on both devices must agree to float rounding.
 """
 from __future__ import annotations
@@ -25,8 +26,9 @@ EXAMPLES = [("The capital of Velora is", " Amrit"), ("2 + 3 =", " 5")]
 def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("cuda-data")
     for split, n in {"extract": 3, "align": 6, "train": 8, "test": 2}.items():
-        rows = [{"id": f"{split}-{i}", "messages": [{"role": "user", "content": f"What is {i} plus {i}?"},
-                                                    {"role": "assistant", "content": f"{2 * i}"}]}
+        rows = [{"id": f"{split}-{i}",
+                 "messages": [{"role": "user", "content": f"What is {i} plus {i}?"},
+                              {"role": "assistant", "content": f"{2 * i}"}]}
                 for i in range(n)]
         (root / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root
@@ -48,7 +50,8 @@ def test_models_load_on_the_gpu_in_its_half_precision(tiny_models):
 
 
 def test_a_sharded_load_spreads_over_the_visible_gpus(tiny_models):
-    """accelerate's device_map='auto' (`shard=True`): every parameter on some GPU, outputs finite."""
+    """accelerate's device_map='auto' (`shard=True`): every parameter on some GPU, outputs
+    finite."""
     loaded = load_model(str(tiny_models["llama_deep"]), device="cuda", shard=True)
     devices = {p.device.type for p in loaded.model.parameters()}
     assert devices == {"cuda"}
@@ -94,7 +97,8 @@ def _transfer(tiny_models, data_dir, tmp_path, paradigm, settings, teacher_devic
     from pkt_core.transfer import TransferRequest, run_transfer
 
     req = TransferRequest(paradigm=paradigm, student=str(tiny_models["llama"]),
-                          teacher=str(tiny_models["llama_deep"]), data=str(data_dir), settings=settings,
+                          teacher=str(tiny_models["llama_deep"]), data=str(data_dir),
+                          settings=settings,
                           out=str(tmp_path / f"run-{paradigm}-{teacher_device}"), eval_limit=2,
                           task_options={"max_new_tokens": 4}, student_device=student_device,
                           teacher_device=teacher_device, dtype="bfloat16")
@@ -105,7 +109,8 @@ def _transfer(tiny_models, data_dir, tmp_path, paradigm, settings, teacher_devic
     reloaded = load_model(str(result.run_dir / "model"), device=student_device, dtype="bfloat16")
     ids = torch.arange(1, 17, device=student_device)[None]
     with torch.no_grad():
-        before, after = model(input_ids=ids).logits.float(), reloaded.model(input_ids=ids).logits.float()
+        before = model(input_ids=ids).logits.float()
+        after = reloaded.model(input_ids=ids).logits.float()
     assert torch.isfinite(after).all()
     assert (before - after).abs().max() <= 1e-2 * max(1.0, before.abs().max().item())
     return result
@@ -145,17 +150,19 @@ def test_generation_on_the_gpu_matches_the_cpu(tiny_models):
 
 
 def test_the_memory_estimate_bounds_a_measured_laten_step(tmp_path):
-    """budget.memory_phases against torch's peak for one LaTen training step in bf16 on a
+    """budget.memory_phases against torch's peak for one LaTen training step (`LaTenEngine.step`,
+    the step LaTen runs: 16 examples, optimiser and alignment included) in bf16 on a
     ~100M-parameter random pair (the estimate may be high, never low)."""
     from pkt_core.budget import memory_phases
     from pkt_core.models.synthetic import save_random_model
     from pkt_core.paradigms.base import get_paradigm
     from pkt_core.paradigms.common import lm_batch
-    from pkt_core.paradigms.laten import LaTenConfig, LaTenEngine, _per_example_loss
+    from pkt_core.paradigms.laten import LaTenConfig, LaTenEngine
     from pkt_core.tasks import Example
     from pkt_core.tasks.base import Task
 
-    dirs = [save_random_model(tmp_path / role, n_layers=n, hidden=d, ffn=4 * d, n_heads=8, vocab=8000)
+    dirs = [save_random_model(tmp_path / role, n_layers=n, hidden=d, ffn=4 * d, n_heads=8,
+                              vocab=8000)
             for role, n, d in (("teacher", 12, 768), ("student", 6, 512))]
     teacher, student = (load_model(str(d), device="cuda", dtype="bfloat16") for d in dirs)
     examples = [Example(f"e{i}", "word " * 40, " answer") for i in range(16)]  # ~200 byte tokens
@@ -166,20 +173,17 @@ def test_the_memory_estimate_bounds_a_measured_laten_step(tmp_path):
         def load_examples(self):
             return examples
 
-    config = LaTenConfig()
+    task, config = _Text(), LaTenConfig()  # 15 align examples + the step's own
     engine = LaTenEngine(teacher, student, config)
-    t_res, s_res = engine.locate_many([(examples[0].prompt, examples[0].answer)])[0]
-    loc = engine.select(t_res, s_res)
-    batch = lm_batch(student.tokenizer, _Text(), examples, config.max_len).to("cuda")
+    located = engine.locate_many([(task.prompt(examples[0]), examples[0].answer)])
+    engine.start_training(1)
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
-    deltas = engine.translate(engine.extract(loc))
-    with engine.injecting(loc, deltas):
-        loss = _per_example_loss(student.model, batch).sum()
-    loss.backward()
+    engine.step(0, task, examples[0], examples[1:], located[0])
     torch.cuda.synchronize()
     measured = torch.cuda.max_memory_allocated()
     work = get_paradigm("laten").work(config, {"extract": examples[:1], "align": examples[1:]})
+    batch = lm_batch(student.tokenizer, task, examples, config.max_len)
     tokens = float(batch.attention_mask.sum()) / len(examples)
     estimated = memory_phases(work, student.shape, teacher.shape, 2, tokens)["training"]
     assert measured <= estimated, (measured / 2**20, estimated / 2**20)

@@ -1,4 +1,5 @@
-"""LaTen (Locate-then-Align, PrePKT; PAPER_NOTES §3): locate → hypernetwork → inject, no fine-tuning.
+"""LaTen (Locate-then-Align, PrePKT; docs/SCIENCE.md §3): locate → hypernetwork → inject, no
+fine-tuning.
 
 Per step:
   1. locate on the step's example, in teacher and student (logit-lens attribution, pkt_core.locate);
@@ -15,6 +16,7 @@ Per step:
      the hypernetwork;
   5. loss on 16 examples (15 random align + the step's) = Σ_examples LM loss on answer tokens
      + 1000 · Σ_modules mean(δ²) per example; AdamW + torch's OneCycleLR, as published.
+`LaTenEngine.step` is one such step, the only code of it: `LaTen.run` and the benchmarks call it.
 Finally: locate once on one example, translate once, inject, and merge into the weights (the
 released inference script forgot the merge and saved the unmodified student).
 """
@@ -24,83 +26,25 @@ import math
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import torch
 from torch import nn
 
+from ..analyse import largest_subblock
 from ..budget import Work
 from ..locate import LocateCache, LocateConfig, locate, locate_each
 from ..models import block_part
 from ..models.architectures import NEURON_MODULES
-from .base import (CheckpointSink, CurveKnob, Paradigm, ParadigmConfig, TransferContext, TransferError,
+from .base import (CheckpointSink, CurveKnob, Paradigm, TransferContext, TransferError,
                    TransferOutcome, check_finite, register)
 from .common import IGNORE, answer_span, lm_batch
-from .settings import setting
+from .laten_config import KEEP_CHECKPOINTS, LaTenConfig  # the settings, re-exported here
 
 MODULES = NEURON_MODULES
 # How each module's located vectors sit in its weight: rows (dim 0) or columns (dim 1).
 _AXIS = {"up_proj": 0, "down_proj": 1, "v_proj": 0, "o_proj": 1}
 _KIND = {"up_proj": "ffn", "down_proj": "ffn", "v_proj": "attn", "o_proj": "attn"}
-KEEP_CHECKPOINTS = ("all", "last-best")  # values of LaTenConfig.keep_checkpoints
-
-
-@dataclass
-class LaTenConfig(ParadigmConfig):
-    transfer_rate: float = setting(0.1, "share r of the student's FFN / attention neurons moved per "
-                                   "layer (⌊r·f_S⌋ and ⌊r·d_S⌋)", label="transfer rate",
-                                   lo=0.01, hi=1.0, step=0.01)
-    steps: int | None = setting(None, "alignment steps, one extract example each (unset: one per "
-                                "extract example, 20)", label="steps", lo=1, hi=10_000,
-                                public_hi=200)
-    align_examples_per_step: int = setting(15, "align examples in each step's loss, beside the "
-                                           "step's own", label="align examples per step", lo=0,
-                                           hi=256, ui=False, public_hi=32)
-    # The published launch script (train_LaTen.sh) passes 3e-4; train_LaTen.py's own default is
-    # 3e-5. The research preset follows what the repository runs (PAPER_NOTES §3).
-    lr: float = setting(3e-4, "hypernetwork learning rate (AdamW peak of torch's OneCycleLR)",
-                        label="hypernetwork learning rate", lo=1e-8, hi=0.999)
-    weight_decay: float = setting(0.05, "AdamW weight decay", label="weight decay", lo=0, hi=1,
-                                  ui=False)
-    betas: tuple[float, float] = (0.9, 0.95)
-    warmup_frac: float = setting(0.1, "OneCycleLR's pct_start: share of steps rising to the peak",
-                                 label="warm-up share",
-                                 lo=0.01, hi=1, ui=False)
-    reg_weight: float = setting(1000.0, "weight of the mean squared delta in the loss",
-                                label="regulariser weight", lo=0, ui=False, public_hi=1e6)
-    init_std: float = setting(1e-5, "standard deviation of the hypernetwork's initial weights",
-                              label="hypernetwork init std", lo=1e-12, hi=1, ui=False)
-    max_len: int = setting(256, "tokens per example (truncated from the left)", label="max length",
-                           lo=8, hi=8192, ui=False, public_hi=512)
-    final_step: int | None = setting(None, "which step's hypernetwork to inject (unset: the last)",
-                                     label="final step", lo=1, ui=False, public_hi=200)
-    locate_scale: str = setting("sigma_sqrt", "logit-lens scale: sigma_sqrt or rms",
-                                label="locate scale", ui=False)
-    locate_attn_term: str = setting("self", "attention attribution term: self or summed",
-                                    label="locate attention term", ui=False)
-    # A checkpoint is ~1.3 MB on the embedded pair and up to 10,000 steps are allowed: a shared
-    # machine keeps two. Injection never reads them (final_step's choice is kept in memory).
-    keep_checkpoints: str = setting("all", "checkpoints kept on disk: all (step-NNN, one per "
-                                    "step) or last-best (last and best: the latest step's and "
-                                    "the lowest-loss step's)", label="checkpoints kept", ui=False)
-
-    def validate(self) -> None:
-        super().validate()
-        if not 0 < self.transfer_rate <= 1:
-            raise TransferError(f"transfer rate must be in (0, 1] (got {self.transfer_rate})")
-        if self.steps is not None and self.steps < 1:
-            raise TransferError(f"steps must be ≥ 1 (got {self.steps})")
-        if not 0 < self.lr < 1:
-            raise TransferError("learning rate must be in (0, 1)")
-        if self.align_examples_per_step < 0 or self.init_std <= 0 or self.reg_weight < 0:
-            raise TransferError("align examples ≥ 0, init std > 0 and regulariser weight ≥ 0")
-        if self.final_step is not None and not 1 <= self.final_step <= (self.steps or self.final_step):
-            raise TransferError("final step must be between 1 and the number of steps")
-        if self.keep_checkpoints not in KEEP_CHECKPOINTS:
-            raise TransferError(f"checkpoints kept must be one of {', '.join(KEEP_CHECKPOINTS)} "
-                                f"(got {self.keep_checkpoints!r})")
-        self.betas = tuple(self.betas)  # type: ignore[assignment]
-        LocateConfig(scale=self.locate_scale, attn_term=self.locate_attn_term)  # validates
 
 
 class HyperNetwork(nn.Module):
@@ -181,6 +125,12 @@ def located_vectors(loaded: Any, module: str, layer: int, neurons: list[int]) ->
     return (picked if _AXIS[module] == 0 else picked.T).float()
 
 
+class TrainingStep(NamedTuple):
+    """What one `LaTenEngine.step` produced: the layers and neurons it moved and its log row."""
+    located: Located
+    row: dict[str, Any]
+
+
 class LaTenEngine:
     """The LaTen pieces with their state (hypernetworks, locate caches) for one pair."""
 
@@ -196,13 +146,16 @@ class LaTenEngine:
         self.hyper = nn.ModuleDict({m: HyperNetwork(d_t, d_s, config.init_std) for m in MODULES})
         self.hyper.to(self.device, torch.float32)
         self.n_ffn = max(1, int(config.transfer_rate * student.shape.ffn))
-        self.n_attn = max(1, int(config.transfer_rate * student.shape.n_heads * student.shape.head_dim))
+        attn_width = student.shape.n_heads * student.shape.head_dim
+        self.n_attn = max(1, int(config.transfer_rate * attn_width))
 
     # ---- 1. locate --------------------------------------------------------------------------
     def locate(self, example: tuple[str, str]) -> Located:
         t, s = self.teacher, self.student
-        t_res = locate(t.model, t.tokenizer, t.spec, [example], self.loc_config, cache=self.caches[0])
-        s_res = locate(s.model, s.tokenizer, s.spec, [example], self.loc_config, cache=self.caches[1])
+        t_res = locate(t.model, t.tokenizer, t.spec, [example], self.loc_config,
+                       cache=self.caches[0])
+        s_res = locate(s.model, s.tokenizer, s.spec, [example], self.loc_config,
+                       cache=self.caches[1])
         return self.select(t_res, s_res)
 
     def locate_many(self, examples: list[tuple[str, str]]) -> list[tuple[Any, Any]]:
@@ -210,12 +163,15 @@ class LaTenEngine:
         weights never change during LaTen (injection never edits them), so every step's locate can
         be done up front; `select` turns a pair into the step's Located."""
         t, s = self.teacher, self.student
-        t_all = locate_each(t.model, t.tokenizer, t.spec, examples, self.loc_config, cache=self.caches[0])
-        s_all = locate_each(s.model, s.tokenizer, s.spec, examples, self.loc_config, cache=self.caches[1])
+        t_all = locate_each(t.model, t.tokenizer, t.spec, examples, self.loc_config,
+                            cache=self.caches[0])
+        s_all = locate_each(s.model, s.tokenizer, s.spec, examples, self.loc_config,
+                            cache=self.caches[1])
         return list(zip(t_all, s_all))
 
     def select(self, t_res: Any, s_res: Any) -> Located:
-        """LaTen's choice from one example's results: top L_S teacher layers, top neurons per layer."""
+        """LaTen's choice from one example's results: top L_S teacher layers, top neurons per
+        layer."""
         s = self.student
         self.last_results = (t_res, s_res)  # kept for the alignment heatmaps
         n_layers = s.shape.n_layers
@@ -223,13 +179,16 @@ class LaTenEngine:
         for kind, width in (("ffn", self.n_ffn), ("attn", self.n_attn)):
             chosen = sorted(t_res.top_layers(kind, n_layers))  # top L_S, back in depth order
             layers[kind] = chosen
-            t_neurons[kind] = [list(map(int, t_res.top_neurons(kind, ell, width))) for ell in chosen]
-            s_neurons[kind] = [list(map(int, s_res.top_neurons(kind, i, width))) for i in range(n_layers)]
+            t_neurons[kind] = [list(map(int, t_res.top_neurons(kind, ell, width)))
+                               for ell in chosen]
+            s_neurons[kind] = [list(map(int, s_res.top_neurons(kind, i, width)))
+                               for i in range(n_layers)]
         return Located(layers, t_neurons, s_neurons)
 
     # ---- 2. extract -------------------------------------------------------------------------
     def extract(self, loc: Located) -> dict[str, torch.Tensor]:
-        """Teacher vectors per module as [student layers, neurons, d_T], fp32 on the student's device."""
+        """Teacher vectors per module as [student layers, neurons, d_T], fp32 on the student's
+        device."""
         out = {}
         for module in MODULES:
             kind = _KIND[module]
@@ -242,9 +201,11 @@ class LaTenEngine:
     def translate(self, extracted: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {m: self.hyper[m](x) for m, x in extracted.items()}
 
-    def injected_weights(self, loc: Located, deltas: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def injected_weights(self, loc: Located,
+                         deltas: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Student weights with the deltas added at the located rows/columns (differentiable); a
-        copy of every layer's up/down/v/o — training uses `injecting` instead, merging `merge`."""
+        copy of every layer's up/down/v/o, so LaTen never uses it (training injects by `injecting`,
+        the end by `merge`): it is the W + δ reference the tests hold the hooks to."""
         return dict(self._injected(loc, deltas))
 
     def _injected(self, loc: Located, deltas: dict[str, torch.Tensor]):
@@ -287,13 +248,73 @@ class LaTenEngine:
                 self.student.model.get_parameter(path).copy_(weight)
         return {m: d.detach() for m, d in deltas.items()}
 
+    # ---- 5. training -------------------------------------------------------------------------
+    def start_training(self, total: int) -> None:
+        """AdamW, the learning-rate schedule of `total` steps and the align-example sampler, which
+        every `step` uses."""
+        config = self.config
+        self.total = total
+        self.optimiser = torch.optim.AdamW(list(self.hyper.parameters()), lr=config.lr,
+                                           weight_decay=config.weight_decay, betas=config.betas)
+        # The published schedule, torch's own: it starts at lr/25, peaks at 10 % of the steps,
+        # ends at lr/25 again, and cycles beta1 between 0.85 and 0.95 against the lr.
+        # torch divides by the warm-up's length in steps, pct_start·total − 1, which is 0 when
+        # pct_start·total == 1 (10 steps at the research's 0.1): a hair more gives a one-step
+        # warm-up, which is what that schedule means, instead of ZeroDivisionError.
+        warmup = config.warmup_frac * (1 + 1e-6) if abs(config.warmup_frac * total - 1) < 1e-9 \
+            else config.warmup_frac
+        self.schedule = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimiser, max_lr=config.lr, total_steps=total, pct_start=warmup,
+            final_div_factor=1, anneal_strategy="cos")
+        self.sampler = random.Random(config.seed)
+
+    def step(self, index: int, task: Any, example: Any, align: Sequence[Any],
+             located: tuple[Any, Any],
+             phase_done: Callable[[str], None] | None = None) -> TrainingStep:
+        """Training step `index` (from 0; after `start_training`) as LaTen runs it: select from
+        `example`'s (teacher, student) locate results, batch it with align examples the sampler
+        draws, translate, the injected student's loss, backward, AdamW and the schedule, then the
+        updated hypernetwork's alignment. `phase_done(name)` follows each phase ("batch",
+        "translate", "forward_backward", "optimiser", "alignment"), for benchmarks to time them.
+        """
+        config, mark = self.config, phase_done or (lambda _phase: None)
+        loc = self.select(*located)
+        items = self.sampler.sample(align, min(config.align_examples_per_step, len(align)))
+        items.append(example)
+        batch = lm_batch(self.student.tokenizer, task, items, config.max_len,
+                         pad_left=True).to(self.device)
+        mark("batch")
+        deltas = self.translate(self.extract(loc))
+        mark("translate")
+        with self.injecting(loc, deltas):
+            lm = _per_example_loss(self.student.model, batch)
+        reg = self.regulariser(deltas)
+        # The released code sums per-example losses, each with the regulariser added.
+        loss = lm.sum() + config.reg_weight * reg * len(items)
+        check_finite(loss.detach(), index + 1)
+        loss_value, lm_value = loss.item(), lm.mean().item()
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        mark("forward_backward")
+        lr_used = self.optimiser.param_groups[0]["lr"]
+        self.optimiser.step()
+        if index + 1 < self.total:  # OneCycleLR refuses a step past its total
+            self.schedule.step()
+        mark("optimiser")
+        row = {"step": index + 1, "loss": loss_value, "lm_loss": lm_value,
+               "alignment": alignment_similarity(self, pairs_only=loc),
+               "reg": float(reg.detach()), "lr": lr_used,
+               "teacher_ffn_layers": loc.teacher_layers["ffn"],
+               "teacher_attn_layers": loc.teacher_layers["attn"],
+               "located_ffn_neurons": self.n_ffn, "located_attn_neurons": self.n_attn}
+        mark("alignment")
+        return TrainingStep(loc, row)
+
 
 # ---- is the hypernetwork aligning anything? (figure data) ----------------------------------------
 def _naive_map(vectors: torch.Tensor, width: int) -> torch.Tensor:
     """No learning: the contiguous d_S-wide window of the teacher's hidden axis with the largest
     summed magnitude (Seeking's sub-block rule applied to the located vectors)."""
-    from ..analyse import largest_subblock
-
     _, c0 = largest_subblock(vectors.abs(), vectors.shape[0], width)
     return vectors[:, c0:c0 + width]
 
@@ -366,9 +387,10 @@ class LaTen(Paradigm):
     description = ("locate knowledge neurons in both models, align the teacher's with a small "
                    "hypernetwork for a few steps, inject them; no fine-tuning")
     needed_splits = ("extract", "align")
-    different_tokenizers = (True, "each model is located on its own tokenization; only weights move")
+    different_tokenizers = (True, "each model is located on its own tokenization; only weights "
+                                  "move")
     table_order = 20  # the research's table: student, teacher, Seeking, LaTen, …
-    example_settings: dict = {}  # the lab preset's 5 steps
+    example_settings: dict = {}  # the example's settings are all in its preset ("lab", below)
     # "lab": chosen by docs/laten_sweep.py on the embedded pair (3 seeds, 150 facts items): the
     # best-scoring setting whose update changes at least 5 % of the test outputs. At the research's
     # settings the hypernetwork's output stays ~1e-4 of the weights at width 256, so nothing moves.
@@ -382,6 +404,8 @@ class LaTen(Paradigm):
     curve_default = True
     ui_default = True  # what the lab is about: PrePKT, no fine-tuning to hide behind
     ladder_preset = "lab"  # at the research's settings nothing moves at these widths
+    learn = ("align, never fine-tune — a small hypernetwork maps the teacher's located neurons "
+             "into the student's weights")
 
     public_settings = {"keep_checkpoints": "last-best"}  # a shared disk keeps two checkpoints
 
@@ -395,80 +419,51 @@ class LaTen(Paradigm):
                     micro_batch=per_step, locate_mb=LocateConfig().memory_budget_mb,
                     trained_params=hypernetwork_params)
 
-    def run(self, ctx: TransferContext, config: LaTenConfig) -> TransferOutcome:  # type: ignore[override]
+    def run(self, ctx: TransferContext,  # type: ignore[override]
+            config: LaTenConfig) -> TransferOutcome:
         if ctx.teacher is None:
             raise TransferError("LaTen needs a teacher")
         extract, align = ctx.splits["extract"], ctx.splits["align"]
         if not extract:
             raise TransferError("LaTen needs at least one extract example")
-        student, task = ctx.student, ctx.task
-        engine = LaTenEngine(ctx.teacher, student, config)
-        params = list(engine.hyper.parameters())
-        optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
-                                      betas=config.betas)
         total = config.steps or len(extract)
         if config.final_step is not None and config.final_step > total:
             raise TransferError(f"final step {config.final_step} is after the last step {total}")
-        # The published schedule, torch's own: it starts at lr/25, peaks at 10 % of the steps,
-        # ends at lr/25 again, and cycles beta1 between 0.85 and 0.95 against the lr.
-        # torch divides by the warm-up's length in steps, pct_start·total − 1, which is 0 when
-        # pct_start·total == 1 (10 steps at the research's 0.1): a hair more gives a one-step
-        # warm-up, which is what that schedule means, instead of ZeroDivisionError.
-        warmup = config.warmup_frac * (1 + 1e-6) if abs(config.warmup_frac * total - 1) < 1e-9 \
-            else config.warmup_frac
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimiser, max_lr=config.lr, total_steps=total, pct_start=warmup,
-            final_div_factor=1, anneal_strategy="cos")
-        rng = random.Random(config.seed)
+        engine = LaTenEngine(ctx.teacher, ctx.student, config)
+        engine.start_training(total)
         keeper = CheckpointKeeper(ctx.checkpoint, config.keep_checkpoints)
         history: list[dict[str, Any]] = []
         chosen: dict[str, torch.Tensor] = {}
         # Locate on the text the student is trained on (the chat-formatted prompt + answer), every
         # extract example a step will use, in one batched pass per model.
         ctx.progress(0, total, f"LaTen: locating {min(total, len(extract))} extract examples")
-        located = engine.locate_many([(task.prompt(ex), ex.answer) for ex in extract[:total]])
-        for step in range(total):
+        located = engine.locate_many([(ctx.task.prompt(ex), ex.answer) for ex in extract[:total]])
+        for index in range(total):
             ctx.check_cancel()
-            example = extract[step % len(extract)]
-            loc = engine.select(*located[step % len(located)])
-            batch_items = rng.sample(align, min(config.align_examples_per_step, len(align))) + [example]
-            batch = lm_batch(student.tokenizer, task, batch_items, config.max_len,
-                             pad_left=True).to(engine.device)
-            deltas = engine.translate(engine.extract(loc))
-            with engine.injecting(loc, deltas):
-                lm = _per_example_loss(student.model, batch)
-            reg = engine.regulariser(deltas)
-            # The released code sums per-example losses, each with the regulariser added.
-            loss = lm.sum() + config.reg_weight * reg * len(batch_items)
-            check_finite(loss.detach(), step + 1)
-            loss_value, lm_value = loss.item(), lm.mean().item()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            lr_used = optimiser.param_groups[0]["lr"]
-            optimiser.step()
-            if step + 1 < total:  # OneCycleLR refuses a step past its total
-                schedule.step()
-            row = {"step": step + 1, "loss": loss_value, "lm_loss": lm_value,
-                   "alignment": alignment_similarity(engine, pairs_only=loc),
-                   "reg": float(reg.detach()), "lr": lr_used,
-                   "teacher_ffn_layers": loc.teacher_layers["ffn"],
-                   "teacher_attn_layers": loc.teacher_layers["attn"],
-                   "located_ffn_neurons": engine.n_ffn, "located_attn_neurons": engine.n_attn}
-            history.append(row)
-            ctx.log(row)
-            keeper.save(step + 1, loss_value, {"hypernetwork": engine.hyper.state_dict(),
-                                               "located": loc.as_dict()})
-            ctx.progress(step + 1, total, f"LaTen step {step + 1}/{total} LM loss {lm_value:.3f}")
-            if step + 1 == config.final_step:  # the paper reports the best step per task
+            done = engine.step(index, ctx.task, extract[index % len(extract)], align,
+                               located[index % len(located)])
+            history.append(done.row)
+            ctx.log(done.row)
+            keeper.save(index + 1, done.row["loss"], {"hypernetwork": engine.hyper.state_dict(),
+                                                      "located": done.located.as_dict()})
+            ctx.progress(index + 1, total,
+                         f"LaTen step {index + 1}/{total} LM loss {done.row['lm_loss']:.3f}")
+            if index + 1 == config.final_step:  # the paper reports the best step per task
                 chosen = {k: v.detach().clone() for k, v in engine.hyper.state_dict().items()}
         if config.final_step is not None:
             engine.hyper.load_state_dict(chosen)
-        # Use: locate once on one example, translate once, inject, merge.
-        final_loc = engine.select(*located[0])  # extract[0], as located above
-        alignment = alignment_similarity(engine)  # before the merge edits the student's rows
-        deltas = engine.merge(final_loc)
-        return TransferOutcome(student.model, "merged", {
-            "alignment": {"matrices": alignment, "teacher_layers": final_loc.teacher_layers,
-                          "per_step": [r["alignment"] for r in history]},
-            "steps": history, "used_step": config.final_step or total, "final_located": final_loc.as_dict(),
-            "delta_norms": {m: float(d.norm()) for m, d in deltas.items()}})
+        return _merged_outcome(engine, located[0], history, config.final_step or total)
+
+
+def _merged_outcome(engine: LaTenEngine, first_located: tuple[Any, Any],
+                    history: list[dict[str, Any]], used_step: int) -> TransferOutcome:
+    """Use: locate once on one example (extract[0], as located for training), translate once,
+    inject, merge into the student's weights."""
+    final_loc = engine.select(*first_located)
+    alignment = alignment_similarity(engine)  # before the merge edits the student's rows
+    deltas = engine.merge(final_loc)
+    return TransferOutcome(engine.student.model, "merged", {
+        "alignment": {"matrices": alignment, "teacher_layers": final_loc.teacher_layers,
+                      "per_step": [r["alignment"] for r in history]},
+        "steps": history, "used_step": used_step, "final_located": final_loc.as_dict(),
+        "delta_norms": {m: float(d.norm()) for m, d in deltas.items()}})

@@ -1,23 +1,24 @@
-"""Seeking (PostPKT, PAPER_NOTES §4): sensitivity → layers → sub-block → SVD LoRA → fine-tune.
+"""Seeking (PostPKT, docs/SCIENCE.md §4): sensitivity → layers → sub-block → SVD LoRA → fine-tune.
 
 1. Sensitivity of every teacher projection on a few task examples: S = Σ_examples |θ ⊙ ∇θ L|.
 2. Layer score = Σ S over the layer's matrices; keep the top L_S teacher layers in depth order;
    the k-th kept teacher layer feeds student layer k.
 3. Each teacher matrix is cut to the student's shape: the contiguous sub-block with the largest
    summed sensitivity (summed-area table).
-4. Rank-r SVD of that block gives the LoRA init B = U_r Σ_r, A = V_rᵀ (alpha = r so scale 1); the
-   student's W becomes W − BA so its starting function is unchanged.
+4. Rank-r SVD of that block gives the LoRA init B = U_r Σ_r, A = V_rᵀ (steps 3 and 4 are
+   `subblock_lora_init` in pkt_core.analyse). The LoRA adds (alpha / rank)·BA — alpha and rank
+   are separate settings, both 16 by default, so the scale is 1 unless they are set apart — and
+   the student's W becomes W − (alpha / rank)·BA, so its starting function is unchanged.
 5. The LoRA is fine-tuned on the train split with the same budget as the baselines.
 """
 from __future__ import annotations
-
 
 from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
-from ..analyse import largest_subblock, select_layers, svd_lora_init
+from ..analyse import select_layers, subblock_lora_init
 from ..budget import Work
 from ..models import block_part
 from .base import CurveKnob, Paradigm, TransferContext, TransferError, TransferOutcome, register
@@ -74,7 +75,8 @@ def teacher_sensitivity(ctx: TransferContext, modules: tuple[str, ...], n_exampl
             hooks.append(w.register_post_accumulate_grad_hook(fold_into(key)))
         for i, ex in enumerate(examples):
             ctx.check_cancel()
-            loss = answer_loss(teacher.model, lm_batch(teacher.tokenizer, ctx.task, [ex], max_len).to(device))
+            batch = lm_batch(teacher.tokenizer, ctx.task, [ex], max_len).to(device)
+            loss = answer_loss(teacher.model, batch)
             loss.backward()
             del loss
             ctx.progress(i + 1, len(examples), f"teacher sensitivity {i + 1}/{len(examples)}")
@@ -87,7 +89,8 @@ def teacher_sensitivity(ctx: TransferContext, modules: tuple[str, ...], n_exampl
     return sensitivity
 
 
-def layer_sensitivity(sensitivity: dict[tuple[int, str], torch.Tensor], n_layers: int) -> list[float]:
+def layer_sensitivity(sensitivity: dict[tuple[int, str], torch.Tensor],
+                      n_layers: int) -> list[float]:
     """Layer score = the summed sensitivity of the layer's matrices."""
     return [sum(float(s.sum()) for (layer, _), s in sensitivity.items() if layer == ell)
             for ell in range(n_layers)]
@@ -108,6 +111,8 @@ class Seeking(Paradigm):
     # its update is the fine-tuning budget: epochs over the train split, at the research's settings.
     curve_knob = CurveKnob("epochs", 0.1, 3.0, "fine-tuning epochs", preset="research")
     ladder_preset = "research"
+    learn = ("inject, then fine-tune — the teacher's most sensitive layers, cut to size, start "
+             "a LoRA")
 
     def work(self, config: SeekingConfig, splits: dict) -> Work:  # type: ignore[override]
         tune = finetune_work(config, len(splits["train"]))
@@ -117,11 +122,13 @@ class Seeking(Paradigm):
         return replace(tune, teacher_train=n_sensitivity, calls=tune.calls + n_sensitivity,
                        teacher_gradient_sums=True)
 
-    def run(self, ctx: TransferContext, config: SeekingConfig) -> TransferOutcome:  # type: ignore[override]
+    def run(self, ctx: TransferContext,  # type: ignore[override]
+            config: SeekingConfig) -> TransferOutcome:
         if ctx.teacher is None:
             raise TransferError("Seeking needs a teacher")
         student, teacher = ctx.student, ctx.teacher
-        sens = teacher_sensitivity(ctx, config.modules, config.n_sensitivity_examples, config.max_len)
+        sens = teacher_sensitivity(ctx, config.modules, config.n_sensitivity_examples,
+                                   config.max_len)
         layer_scores = layer_sensitivity(sens, teacher.shape.n_layers)
         layers = select_layers(layer_scores, student.shape.n_layers)  # top L_S, depth order
         model = attach_lora(student, config.modules, config.rank, config.alpha, init=True)
@@ -135,21 +142,22 @@ class Seeking(Paradigm):
                     lora = wrapped[(s_layer, name)]
                     w_student = lora.base_layer.weight
                     w_teacher = block_part(teacher.model, teacher.spec, t_layer, name).weight
-                    rows, cols = w_student.shape
-                    if w_teacher.shape[0] < rows or w_teacher.shape[1] < cols:
+                    piece = subblock_lora_init(w_teacher, sens[(t_layer, name)],
+                                               tuple(w_student.shape), config.rank,
+                                               device=w_student.device)
+                    if piece is None:
                         skipped.append(f"layer {s_layer} {name}: teacher {tuple(w_teacher.shape)} "
                                        f"smaller than student {tuple(w_student.shape)}")
                         continue
-                    r0, c0 = largest_subblock(sens[(t_layer, name)], rows, cols)
-                    block = w_teacher[r0:r0 + rows, c0:c0 + cols].float()
-                    b, a = svd_lora_init(block, config.rank)
+                    b, a = piece.lora_b, piece.lora_a
                     delta = (b @ a) * scale
                     lora.lora_B["default"].weight.copy_(b.to(lora.lora_B["default"].weight.dtype))
                     lora.lora_A["default"].weight.copy_(a.to(lora.lora_A["default"].weight.dtype))
-                    # W ← W − BA: the student starts exactly where it was.
+                    # W ← W − (alpha/rank)·BA: the student starts exactly where it was.
                     w_student.copy_((w_student.float() - delta).to(w_student.dtype))
                     extraction.append({"student_layer": s_layer, "teacher_layer": t_layer,
-                                       "module": name, "row0": int(r0), "col0": int(c0)})
+                                       "module": name, "row0": piece.row0,
+                                       "col0": piece.col0})
         # The fp32 sums are as large as twice the teacher's bf16 weights (51 GB for Llama-2 13B):
         # free them before fine-tuning instead of holding them to the end.
         del sens
