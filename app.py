@@ -19,9 +19,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import gradio as gr  # noqa: E402
 
-from pkt_core import lab, policy  # noqa: E402
+from pkt_core import lab  # noqa: E402
+from pkt_core.infra import policy  # noqa: E402
+from pkt_core.infra.runs import mark_interrupted  # noqa: E402
 from pkt_core.lab import lab_limits  # noqa: E402
-from pkt_core.runs import mark_interrupted  # noqa: E402
 from ui.compare import CompareTab, compare_tab, run_inputs, wire_compare  # noqa: E402
 from ui.glue import declare_keywords, safe, session_closed, with_captions  # noqa: E402
 from ui.incompatibility import incompatibility_tab, wire_incompatibility  # noqa: E402

@@ -1,4 +1,4 @@
-"""How good is the up-front time estimate (`pkt_core.budget`) that public mode refuses long
+"""How good is the up-front time estimate (`pkt_core.infra.budget`) that public mode refuses long
 transfers with? Runs small transfers of every paradigm on the embedded pair and prints one JSON
 object: per run the estimate, the measured seconds (metrics.json: from the base score to the
 last score, model loading excluded) and their ratio.

@@ -49,7 +49,7 @@ from benchmarks.load_calls import Recorder, endpoint_stats, light_while_heavy  #
 from benchmarks.load_visitor import (LIGHT_TIMEOUT_S, Refs, Visitor, compare_ref,  # noqa: E402
                                      fetch_refs, foreign_runs)
 from benchmarks.scratch import scratch_dir  # noqa: E402
-from pkt_core.runs import run_size_bytes  # noqa: E402  (torch-light: runs.py imports torch only)
+from pkt_core.infra.runs import run_size_bytes  # noqa: E402  (torch-light: runs.py imports torch only)
 
 TARGETS = {"errors": 0, "mismatches": 0, "light_p95_while_heavy_s": 2.0}
 

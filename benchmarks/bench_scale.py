@@ -81,7 +81,7 @@ def estimated_phases(family: str, t_shape: tuple, s_shape: tuple, bytes_per_weig
                      batch: int = 16, max_len: int = 256, tokens: float | None = None) -> dict:
     """budget.memory_phases for LaTen, Seeking and LoRA with the research's settings (LaTen: 15
     align examples + its own per step; fine-tuning: micro-batches of 16), or a bench's batch."""
-    from pkt_core.budget import memory_phases
+    from pkt_core.infra.budget import memory_phases
     from pkt_core.paradigms.base import get_paradigm
 
     teacher, student = model_shape(family, t_shape), model_shape(family, s_shape)

@@ -27,7 +27,7 @@ MIN_CHANGED = 0.05
 
 
 def run_setting(setting: dict, seeds: list[int], base: dict, out: Path, args) -> dict:
-    from pkt_core.curve import run_seeds
+    from pkt_core.experiments.curve import run_seeds
 
     row = run_seeds("laten", setting, args.teacher, args.student, "facts", seeds, base,
                     args.eval_limit, "research", out)

@@ -17,8 +17,8 @@ import torch
 
 from .effects import output_effects, relative_update
 from .evaluate import evaluate_task
-from . import policy
-from .budget import (available_memory_bytes, estimate_seconds, format_bytes, format_duration,
+from .infra import policy
+from .infra.budget import (available_memory_bytes, estimate_seconds, format_bytes, format_duration,
                      memory_phases, tokens_per_example)
 from .models import PairReport, inspect_model, tokenizers_match
 from .models.loading import default_device, parse_dtype
@@ -26,7 +26,7 @@ from .models.provider import MODELS, ModelProvider
 from .paradigms.base import (Paradigm, ParadigmConfig, TransferCancelled, TransferContext,
                              TransferError, TransferOutcome, check_pair_for, get_paradigm)
 from .paradigms.settings import coerce, settings_of
-from .runs import RUN_MARKER, RunDir
+from .infra.runs import RUN_MARKER, RunDir
 from .tasks import Example, Task, get_task
 
 Progress = Callable[[int, int, str], None]

@@ -33,7 +33,7 @@ def micro_family(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The micro family, built once per test session (every app test module reuses it)."""
     out = tmp_path_factory.getbasetemp() / "pkt-micro-family"
     if not (out / "build_summary.json").is_file():
-        from pkt_core.zoo import build_zoo
+        from pkt_core.experiments.zoo import build_zoo
 
         # One single-threaded process per size whose idle OpenMP threads sleep: on a busy 2-core
         # machine this takes ~20 s, where one 2-thread process that spin-waits can take minutes.
@@ -114,7 +114,7 @@ class LabServer:
 
     def _ensure_examples(self) -> None:
         if self.build_examples and not (self.examples / "summary.json").is_file():
-            from pkt_core.example_runs import build_example_runs
+            from pkt_core.experiments.example_runs import build_example_runs
 
             summary = build_example_runs(self.examples, self.teacher, self.student,
                                          settings=TINY, eval_limit=3, progress=None)

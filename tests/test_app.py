@@ -98,7 +98,7 @@ def test_bad_inputs_give_readable_errors(client, server):
             call()
         assert expected in error_text(err).lower(), (expected, str(err.value))
     # refused transfers leave no run directory behind
-    from pkt_core.runs import list_runs
+    from pkt_core.infra.runs import list_runs
 
     assert all(r["status"] in ("complete", "cancelled") for r in list_runs(server.runs))
 

@@ -16,7 +16,7 @@ from tests.app_server import TRANSFER_OUT, transfer_args  # noqa: E402
 
 
 def test_transfers_are_saved_in_unique_run_directories(my_runs, server):
-    from pkt_core.runs import list_runs
+    from pkt_core.infra.runs import list_runs
 
     rows = {r["path"]: r for r in list_runs(server.runs)}
     for paradigm, path in my_runs.items():

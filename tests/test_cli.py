@@ -310,7 +310,7 @@ SUMMARY = {"out": "family", "tokens": 20000, "seconds": 3.0, "models": {
 
 
 def test_zoo_add_members_passes_the_parsed_folders(tmp_path, monkeypatch, capsys):
-    from pkt_core import zoo
+    from pkt_core.experiments import zoo
     from pkt_core.__main__ import main
 
     built, family = _zoo_builds(tmp_path)
@@ -329,7 +329,7 @@ def test_zoo_add_members_passes_the_parsed_folders(tmp_path, monkeypatch, capsys
 
 def test_zoo_add_members_refuses_a_non_build_and_the_family_itself(tmp_path, monkeypatch,
                                                                     capsys):
-    from pkt_core import zoo
+    from pkt_core.experiments import zoo
     from pkt_core.__main__ import main
 
     built, family = _zoo_builds(tmp_path)

@@ -120,7 +120,7 @@ def test_presets_start_from_named_defaults_and_are_recorded(tiny_models, tmp_pat
 
 def test_reproduce_pairs_each_transfer_with_its_shuffled_control_and_an_interval(tiny_models,
                                                                                 tmp_path):
-    from pkt_core.reproduce import markdown_table, reproduce
+    from pkt_core.experiments.reproduce import markdown_table, reproduce
 
     table = reproduce(str(tiny_models["llama_deep"]), str(tiny_models["llama"]), ["facts"], [0, 1],
                       tmp_path / "out", paradigms=["laten-lab", "laten-lab@shuffled"], eval_limit=6,
@@ -139,7 +139,7 @@ def test_reproduce_pairs_each_transfer_with_its_shuffled_control_and_an_interval
 
 
 def test_the_curve_runs_from_the_teacher_and_its_control(tiny_models):
-    from pkt_core.curve import incompatibility_curve
+    from pkt_core.experiments.curve import incompatibility_curve
     from pkt_core.figures import incompatibility_curve_figure
 
     curve = incompatibility_curve(str(tiny_models["llama_deep"]), str(tiny_models["llama"]),

@@ -153,7 +153,7 @@ def test_the_memory_estimate_bounds_a_measured_laten_step(tmp_path):
     """budget.memory_phases against torch's peak for one LaTen training step (`LaTenEngine.step`,
     the step LaTen runs: 16 examples, optimiser and alignment included) in bf16 on a
     ~100M-parameter random pair (the estimate may be high, never low)."""
-    from pkt_core.budget import memory_phases
+    from pkt_core.infra.budget import memory_phases
     from pkt_core.models.synthetic import save_random_model
     from pkt_core.paradigms.base import get_paradigm
     from pkt_core.paradigms.common import lm_batch

@@ -389,7 +389,7 @@ def test_similarity_title_counts_the_texts_actually_used():
 
 def test_runs_chart_legend_reads_teacher():
     from pkt_core.figures import runs_chart
-    from pkt_core.reproduce import row_title
+    from pkt_core.experiments.reproduce import row_title
 
     fig = runs_chart(["facts"], {row_title("student"): {"facts": [0.5]},
                                  row_title("teacher"): {"facts": [0.8]}})

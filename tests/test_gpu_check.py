@@ -86,7 +86,7 @@ def test_bench_scale_shapes_and_skipping():
 
 def test_memory_estimate_per_paradigm():
     """budget.memory_phases follows each algorithm: what it loads, what it keeps, what it trains."""
-    from pkt_core.budget import activation_bytes, memory_phases, projection_params
+    from pkt_core.infra.budget import activation_bytes, memory_phases, projection_params
 
     bench = _bench_scale_module()
     family, t_shape, s_shape = bench.SHAPES["llama2"]
@@ -107,7 +107,7 @@ def test_memory_estimate_per_paradigm():
     assert est["laten"]["locate"] == both + 1.5 * 1024 * 2**20 + 12 * 256 * 32000  # + a call's working half
     assert max(est["seeking"].values()) / 2**30 < 139  # the paper's pair fits one H200
     # bigger batches and fp32 weights cost more; a pair without locate or sums has no such phase
-    from pkt_core.budget import Work
+    from pkt_core.infra.budget import Work
     small = memory_phases(Work(student_train=1, micro_batch=1), student, None, 2)
     assert set(small) == {"weights", "training"}
     assert memory_phases(Work(student_train=64, micro_batch=16), student, None, 4)["training"] > \

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pkt_core.ladder import ladder_pairs, shipped_transfer
+from pkt_core.experiments.ladder import ladder_pairs, shipped_transfer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ def test_transfer_numbers_come_from_the_results_file_of_that_pair(tmp_path):
 
 @pytest.fixture(scope="module")
 def micro_ladder(tmp_path_factory):
-    from pkt_core.zoo import build_zoo
+    from pkt_core.experiments.zoo import build_zoo
 
     family = tmp_path_factory.mktemp("ladder-family")
     with pytest.MonkeyPatch.context() as mp:

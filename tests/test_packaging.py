@@ -75,7 +75,7 @@ def test_every_pkt_core_subpackage_is_included(expanded):
     assert {"pkt_core", "pkt_core.models", "pkt_core.paradigms", "pkt_core.tasks"} <= on_disk
     # The list is written out (see pyproject.toml): a new subpackage must be added to it.
     assert found - {"pkt_core.assets"} == on_disk, "add it to [tool.setuptools] packages"
-    # The top-level assets/ folder ships inside the package, where pkt_core.paths looks.
+    # The top-level assets/ folder ships inside the package, where pkt_core.infra.paths looks.
     assert "pkt_core.assets" in found
     assert setuptools_cfg["package-dir"]["pkt_core.assets"] == "assets"
     # A folder of modules without __init__.py would be left out of the wheel: refuse it.
@@ -134,7 +134,7 @@ def _not_sources(folder: str, names: list[str]) -> set[str]:
 # What the installed lab reports about itself, run by the venv's python from another folder.
 _PROBE = """
 import json, pkt_core, importlib.metadata
-from pkt_core import paths
+from pkt_core.infra import paths
 print(json.dumps({"package": pkt_core.__file__, "assets": str(paths.assets_root()),
                   "embedded": str(paths.embedded_dir()), "source_tree": str(paths.source_tree()),
                   "version": importlib.metadata.version("pkt-lab")}))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pkt_core import policy
+from pkt_core.infra import policy
 from pkt_core.lab import housekeeping
 from pkt_core.lab.gate import HeavyGate, QuotaExceeded
 from pkt_core.lab.inputs import LabError
@@ -17,7 +17,7 @@ from pkt_core.lab.saved_runs import checked_run, downloads_root, run_files, sess
 from pkt_core.models import ModelNotAvailable, inspect_model, loading, resolve_ref
 from pkt_core.models.config_check import ConfigRefused, params_from_config
 from pkt_core.paradigms import TransferError, get_paradigm, paradigm_names, settings_of
-from pkt_core.runs import RunDir, atomic_write_json
+from pkt_core.infra.runs import RunDir, atomic_write_json
 from pkt_core.transfer import TransferRequest, prepare
 
 HUGE = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 16384,

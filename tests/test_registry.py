@@ -85,7 +85,7 @@ def test_a_new_paradigm_module_appears_in_the_ui_choices(echo_module):
 
 
 def test_a_new_paradigm_module_appears_in_reproduce_rows(echo_module, tiny_models, tmp_path):
-    from pkt_core.reproduce import markdown_table, reproduce, table_rows
+    from pkt_core.experiments.reproduce import markdown_table, reproduce, table_rows
 
     rows = table_rows()
     assert rows[:2] == ["student", "teacher"] and "echo" in rows

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from pkt_core import runs
+from pkt_core.infra import runs
 from pkt_core.paradigms.base import TransferError
-from pkt_core.runs import (FINISHED, INTERRUPTED_MESSAGE, NOT_A_RUN, RUN_MARKER, UNFINISHED,
+from pkt_core.infra.runs import (FINISHED, INTERRUPTED_MESSAGE, NOT_A_RUN, RUN_MARKER, UNFINISHED,
                            RunDir, RunDirError, delete_run, list_runs, mark_interrupted,
                            owner_alive, process_identity, prune_runs, run_owner, run_size_bytes)
 from tests.app_server import micro_family
@@ -186,7 +186,7 @@ def test_the_loader_asks_model_ref(tmp_path):
 
 
 def test_containment_is_strict_and_follows_links(tmp_path):
-    from pkt_core.paths import is_inside
+    from pkt_core.infra.paths import is_inside
 
     root, outside = tmp_path / "root", tmp_path / "outside"
     (root / "run").mkdir(parents=True)
@@ -200,7 +200,7 @@ def test_containment_is_strict_and_follows_links(tmp_path):
 
 
 def test_a_visitor_never_sees_a_run_through_a_link_out_of_the_roots(tmp_path, monkeypatch):
-    from pkt_core import policy
+    from pkt_core.infra import policy
 
     monkeypatch.setenv("PKT_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("PKT_EXAMPLE_RUNS_DIR", str(tmp_path / "examples"))
@@ -315,7 +315,7 @@ def test_laten_runs_where_the_warm_up_is_exactly_one_step(micro_laten):
 
 
 def test_laten_last_best_keeps_two_checkpoints(micro_laten, monkeypatch):
-    from pkt_core.runs import RunDir as Run
+    from pkt_core.infra.runs import RunDir as Run
     from pkt_core.transfer import run_transfer
 
     most = {"n": 0}

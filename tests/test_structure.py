@@ -55,12 +55,12 @@ def test_committed_text_carries_no_machine_paths():
 # The layers of pkt_core, lowest first (docs/ARCHITECTURE.md draws them): data flows one way, so
 # a module imports only from its own layer or lower ones, never from a higher one.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("paths", "paper", "stats", "budget", "sandbox", "runs", "policy"),  # infrastructure
+    ("infra", "paper", "stats", "sandbox"),  # infrastructure: paths, runs, policy, budget
     ("models", "tasks"),  # what is transferred, and on what
     ("locate", "analyse", "evaluate", "effects"),  # the science that reads models
     ("paradigms",),  # the transfer methods, one module each
     ("transfer",),  # prepare → run directory → paradigm → evaluate
-    ("curve", "ladder", "reproduce", "zoo", "example_runs"),  # experiments built on transfers
+    ("experiments",),  # built on transfers: curve, ladder, reproduce, zoo, example_runs
     ("figures",),  # Plotly builders of every result
     ("lab",),  # what the UI calls
     ("cli", "__main__"),  # the command line
@@ -106,7 +106,7 @@ def test_lower_layers_never_import_higher_ones():
     assert not broken, broken
     # the check reads imports: these are known to exist
     assert "paradigms" in _pkt_imports(ROOT / "pkt_core" / "transfer.py")
-    assert "paths" in _pkt_imports(ROOT / "pkt_core" / "runs.py")
+    assert "infra" in _pkt_imports(ROOT / "pkt_core" / "models" / "loading.py")
 
 
 def test_architecture_doc_draws_the_layers_this_test_checks():

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from pkt_core import lab, paper
-from pkt_core.budget import format_bytes, format_duration
+from pkt_core.infra.budget import format_bytes, format_duration
 from pkt_core.lab import learn as learn_module
 from pkt_core.paradigms import get_paradigm, paradigm_names
-from pkt_core.paths import results_dir
-from pkt_core.runs import RunDir
+from pkt_core.infra.paths import results_dir
+from pkt_core.infra.runs import RunDir
 from pkt_core.stats import paired_change_ci
 from pkt_core.tasks import get_task
 from pkt_core.transfer import TransferRequest, prepare

@@ -8,7 +8,7 @@ import torch
 
 from pkt_core.models import load_model
 from pkt_core.paradigms.base import TransferContext, TransferError, get_paradigm
-from pkt_core.runs import RunDir, RunDirError, list_runs
+from pkt_core.infra.runs import RunDir, RunDirError, list_runs
 from pkt_core.tasks import get_task
 from pkt_core.transfer import TransferRequest, prepare, run_transfer
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pkt_core.zoo import (DEFAULT_OUT, FAMILY, NOTES, Size, build_zoo, lr_at, model_card,
+from pkt_core.experiments.zoo import (DEFAULT_OUT, FAMILY, NOTES, Size, build_zoo, lr_at, model_card,
                           train_tokenizer)
 
 
@@ -170,7 +170,7 @@ def test_shipped_scores_reproduce_through_the_cli(key, task, capsys):
 def test_members_trained_in_another_run_join_the_family(tmp_path):
     """`add_members` adopts a second run's members (same seed, world, tokens) and rewrites every
     card; a run on another seed is refused (its tokens differ)."""
-    from pkt_core.zoo import add_members
+    from pkt_core.experiments.zoo import add_members
 
     family, extra, other = tmp_path / "family", tmp_path / "extra", tmp_path / "other"
     build_zoo(family, micro=True, progress=False, sizes=("student", "teacher"))

@@ -11,7 +11,8 @@ from typing import Any, Callable
 import gradio as gr
 from gradio.blocks import Block
 
-from pkt_core import lab, policy
+from pkt_core import lab
+from pkt_core.infra import policy
 from pkt_core.figures import caption_of
 from pkt_core.lab import lab_limits
 

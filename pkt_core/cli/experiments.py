@@ -13,7 +13,7 @@ from .paradigm_flags import add_settings_arguments, settings_from_args
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from ..paradigms import paradigm_names
-    from ..reproduce import markdown_table, reproduce
+    from ..experiments.reproduce import markdown_table, reproduce
     from ..tasks.toyworld import TOY_TASKS
 
     tasks = list(TOY_TASKS) if args.tasks == "all" else args.tasks.split(",")
@@ -27,7 +27,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_curve(args: argparse.Namespace) -> int:
-    from ..curve import incompatibility_curve
+    from ..experiments.curve import incompatibility_curve
     from ..figures import incompatibility_curve_figure, save_figure
 
     with tqdm_progress() as progress:
@@ -50,7 +50,7 @@ def cmd_curve(args: argparse.Namespace) -> int:
 
 def cmd_ladder(args: argparse.Namespace) -> int:
     from ..figures import ladder_figure, save_figure
-    from ..ladder import build_ladder
+    from ..experiments.ladder import build_ladder
 
     ladder = build_ladder(args.task, progress=print_progress)
     if args.html:

@@ -27,7 +27,7 @@ def _print_transfer_result(result: Any, paradigm: str, as_json: bool) -> None:
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
-    from ..policy import Limits
+    from ..infra.policy import Limits
     from ..transfer import TransferRequest, prepare, run_transfer
 
     settings = settings_from_args(args, [args.paradigm])[args.paradigm]
@@ -46,7 +46,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    from ..runs import list_runs
+    from ..infra.runs import list_runs
 
     rows = list_runs(args.root)
     if args.json:

@@ -17,7 +17,7 @@ TEXT_SUMMARY_CHARS = 2000
 
 
 def cmd_zoo_build(args: argparse.Namespace) -> int:
-    from ..zoo import build_zoo
+    from ..experiments.zoo import build_zoo
 
     summary = build_zoo(args.out, seed=args.seed, tokens=args.tokens, micro=args.micro,
                         sizes=tuple(args.sizes.split(",")), parallel=args.parallel)
@@ -39,7 +39,7 @@ def _check_add_members(built: Path, family: Path) -> None:
 
 
 def cmd_zoo_add_members(args: argparse.Namespace) -> int:
-    from .. import zoo
+    from ..experiments import zoo
 
     family = Path(args.out) if args.out else zoo.DEFAULT_OUT
     _check_add_members(Path(args.built), family)
@@ -55,7 +55,7 @@ def cmd_zoo_add_members(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo_examples(args: argparse.Namespace) -> int:
-    from ..example_runs import build_example_runs
+    from ..experiments.example_runs import build_example_runs
 
     summary = build_example_runs(args.out, task=args.task, eval_limit=args.eval_limit,
                                  seed=args.seed, overwrite=args.overwrite,

@@ -1,4 +1,4 @@
-"""The scale ladder (pkt_core.ladder): similarity and transfer against the parameter ratio."""
+"""The scale ladder (pkt_core.experiments.ladder): similarity and transfer against the parameter ratio."""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -14,7 +14,7 @@ CONTROL_SUFFIX = "@shuffled"  # a row from the shuffled teacher, as reproduce na
 
 
 def _transfers(ladder: Mapping[str, Any]) -> dict[str, str]:
-    """The ladder's transfer rows (no controls) → their titles, as `pkt_core.ladder` lists them."""
+    """The ladder's transfer rows (no controls) → their titles, as `pkt_core.experiments.ladder` lists them."""
     return {row: title for row, title in ladder.get("transfers", {}).items()
             if not row.endswith(CONTROL_SUFFIX)}
 

@@ -94,7 +94,7 @@ def runs_chart(tasks: Sequence[str], series: Mapping[str, Mapping[str, Sequence[
 # palette in the order the curve lists them.
 CURVE_PALETTE = (("#d62728", "#7f7f7f"), ("#1f77b4", "#9ecae1"), ("#2ca02c", "#98df8a"),
                  ("#9467bd", "#c5b0d5"))
-CONTROL_SUFFIX = "@shuffled"  # as pkt_core.curve names a control's series
+CONTROL_SUFFIX = "@shuffled"  # as pkt_core.experiments.curve names a control's series
 
 
 def _curve_series_style(curve: Mapping[str, Any], series: str) -> tuple[str, str, str]:

@@ -13,7 +13,7 @@ from ..models.controls import PREFIX as CONTROL_PREFIX
 from ..models.loading import embedded_pair, hub_cached_path
 from ..models.provider import MODELS
 from ..paradigms import SettingSpec, TransferError, get_paradigm, paradigm_names, settings_of
-from ..budget import format_bytes, format_duration
+from ..infra.budget import format_bytes, format_duration
 from ..tasks import get_task
 from ..tasks.toyworld import TOY_TASKS
 from ..transfer import TransferRequest, free_memory_for, prepare

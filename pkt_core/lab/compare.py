@@ -17,7 +17,7 @@ from .inputs import LabError, as_float, as_int, as_text
 from .views import LikelihoodView, QuickEvalView
 
 # Compare's first prompt: a facts test item on which the shipped teacher is right (by likelihood
-# and in its text) and the shipped student wrong (tests/test_app.py checks it still is).
+# and in its text) and the shipped student wrong (tests/test_controls.py checks it still is).
 DEFAULT_EXAMPLE = ("facts", "facts-1992")
 DEFAULT_NEW_TOKENS = 128  # arith's worked answers need ~96 tokens (its max_new_tokens)
 # The quick evaluation's default number of test items: the page's slider starts here and Learn

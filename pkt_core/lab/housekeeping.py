@@ -13,8 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-from .. import policy
-from ..runs import RunDirError, default_runs_root, delete_run, list_runs, prune_runs, run_owner
+from ..infra import policy
+from ..infra.runs import RunDirError, default_runs_root, delete_run, list_runs, prune_runs, run_owner
 from .inputs import lab_limits
 from .saved_runs import clear_downloads, downloads_root
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .. import policy
+from ..infra import policy
 from ..models import ModelNotAvailable, UnsupportedArchitecture
 from ..paradigms import TransferError, coerce, get_paradigm, settings_of
 from ..paradigms.settings import parse_number

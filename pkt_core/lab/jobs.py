@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from ..figures import loss_figure
 from ..paradigms import TransferCancelled, get_paradigm, paradigm_names
-from ..runs import RunDir, new_run_path
+from ..infra.runs import RunDir, new_run_path
 from ..transfer import PreparedTransfer, TransferRequest, prepare, run_transfer
 from .housekeeping import tidy_runs
 from .inputs import LabError, as_int, as_text, form_settings, lab_limits, readable

@@ -25,7 +25,7 @@ from ..models.controls import PREFIX as CONTROL_PREFIX
 from ..models.provider import MODELS
 from ..paradigms import (compared_paradigms, default_paradigm, get_paradigm,
                          paradigm_names)
-from ..paths import results_dir
+from ..infra.paths import results_dir
 from ..stats import paired_change_ci
 from .catalog import default_pair, default_preset, task_example
 from .compare import QUICK_EVAL_ITEMS, default_prompt

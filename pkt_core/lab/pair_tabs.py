@@ -9,11 +9,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .. import paper, paths
+from .. import paper
+from ..infra import paths
 from ..analyse import (METRICS, compare_layer_attribution, locate_stability,
                        parametric_similarity, representation_similarity)
-from ..curve import incompatibility_curve
-from ..ladder import shipped_ladder
+from ..experiments.curve import incompatibility_curve
+from ..experiments.ladder import shipped_ladder
 from ..figures import (METHOD_LABEL, incompatibility_curve_figure, ladder_figure,
                        layer_score_curves, neuron_score_map, parametric_curves,
                        published_reference_table, similarity_heatmaps)

@@ -10,12 +10,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from .. import paper, policy
-from ..policy import example_runs_root
+from .. import paper
+from ..infra import policy
+from ..infra.policy import example_runs_root
 from ..figures import alignment_heatmaps, loss_figure, runs_chart, save_figure
 from ..models import ModelNotAvailable, resolve_ref
-from ..reproduce import row_title, table_rows
-from ..runs import INTERRUPTED_MESSAGE, RunDir, default_runs_root, export_run, list_runs
+from ..experiments.reproduce import row_title, table_rows
+from ..infra.runs import INTERRUPTED_MESSAGE, RunDir, default_runs_root, export_run, list_runs
 from ..tasks.toyworld import TOY_TASKS
 from .catalog import paradigm_title
 from .inputs import LabError, as_text, lab_limits

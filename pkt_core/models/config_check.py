@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from .. import policy
+from ..infra import policy
 from .architectures import ModelShape, arch_for_config, shape_of
 
 # Far beyond any real causal LM of the supported families, far below what breaks the arithmetic

@@ -19,8 +19,8 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from .. import paths, policy
-from ..runs import FINISHED, NOT_A_RUN, RunDir
+from ..infra import paths, policy
+from ..infra.runs import FINISHED, NOT_A_RUN, RunDir
 from .architectures import ArchSpec, ModelShape, arch_for_config, shape_of
 from .config_check import checked_shape
 from .controls import shuffle_weights, split_control

@@ -3,7 +3,7 @@
 A paradigm receives the loaded pair, the task's splits, its validated config, and three plain
 callables (progress, cancel check, log sink); it returns the transferred student and artifacts.
 It never writes files itself except through `save_checkpoint`, so the run directory format lives
-in one place (`pkt_core.runs`).
+in one place (`pkt_core.infra.runs`).
 
 A paradigm declares everything about itself on its class: the splits it reads, whether it copes
 with different tokenizers, its place in the results table, its example-run settings, and (on its
@@ -24,7 +24,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 
-from ..budget import Work
+from ..infra.budget import Work
 from ..models import ModelShape, PairReport, check_pair
 from ..tasks import Example, Task
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..budget import Work
+from ..infra.budget import Work
 
 from .base import Paradigm, ParadigmConfig, TransferContext, TransferError, TransferOutcome, register
 from .common import LORA_MODULES, attach_lora, finetune, finetune_work

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ..budget import Work, lora_params
+from ..infra.budget import Work, lora_params
 from ..models.architectures import PROJECTIONS
 from ..tasks import Example, Task
 from .base import TransferContext, check_finite

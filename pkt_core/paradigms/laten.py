@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from ..analyse import largest_subblock
-from ..budget import Work
+from ..infra.budget import Work
 from ..locate import LocateCache, LocateConfig, locate, locate_each
 from ..models import block_part
 from ..models.architectures import NEURON_MODULES

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ..analyse import select_layers, subblock_lora_init
-from ..budget import Work
+from ..infra.budget import Work
 from ..models import block_part
 from .base import CurveKnob, Paradigm, TransferContext, TransferError, TransferOutcome, register
 from .baselines import LoRAConfig

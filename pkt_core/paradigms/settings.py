@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from .. import policy
+from ..infra import policy
 from .base import TransferError
 
 _SCALARS = (bool, int, float, str)

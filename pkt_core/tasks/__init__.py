@@ -76,7 +76,7 @@ def _check_code_isolation(name: str, limits: Any) -> None:
     """Code tasks run model-written programs. Without adequate isolation (no namespaces and no
     Landlock here) a public lab refuses them; locally they run, with a warning on stderr."""
     global _warned_isolation
-    from .. import policy
+    from ..infra import policy
     from ..sandbox import SandboxUnavailable, isolation_adequate, isolation_label, isolation_mode
 
     if isolation_adequate():

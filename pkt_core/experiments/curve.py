@@ -20,12 +20,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .models.controls import PREFIX as CONTROL_PREFIX
-from .models.provider import MODELS
-from .paradigms import curve_paradigms, get_paradigm
-from .stats import METHOD, paired_change_ci
-from .tasks import get_task
-from .transfer import TransferRequest, run_transfer, score_on_test
+from ..models.controls import PREFIX as CONTROL_PREFIX
+from ..models.provider import MODELS
+from ..paradigms import curve_paradigms, get_paradigm
+from ..stats import METHOD, paired_change_ci
+from ..tasks import get_task
+from ..transfer import TransferRequest, run_transfer, score_on_test
 
 Progress = Callable[[int, int, str], None]
 CONTROL_SUFFIX = "@shuffled"  # a series from the shuffled teacher, as reproduce names its rows

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from . import paths
-from .tasks.toyworld import TOY_TASKS, corpus_documents, corpus_stats, toy_tasks
+from ..infra import paths
+from ..tasks.toyworld import TOY_TASKS, corpus_documents, corpus_stats, toy_tasks
 
 EOS, USER, ASSISTANT = "<|endoftext|>", "<|user|>", "<|assistant|>"
 DEFAULT_OUT = paths.shipped_models_dir()
@@ -175,7 +175,7 @@ def evaluate_saved(path: Path, seed: int, world_size: float, limit: int | None =
     """Scores of the *saved* checkpoint, through the same function the CLI uses."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .evaluate import evaluate_task
+    from ..evaluate import evaluate_task
 
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
     tokenizer = AutoTokenizer.from_pretrained(path)

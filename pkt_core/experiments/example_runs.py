@@ -16,14 +16,14 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from . import paths
-from .evaluate import evaluate_task
-from .models import load_model
-from .models.loading import embedded_pair
-from .paradigms import compared_paradigms, get_paradigm, paradigm_names
-from .runs import RunDir
-from .tasks import get_task
-from .transfer import TransferRequest, run_transfer
+from ..infra import paths
+from ..evaluate import evaluate_task
+from ..models import load_model
+from ..models.loading import embedded_pair
+from ..paradigms import compared_paradigms, get_paradigm, paradigm_names
+from ..infra.runs import RunDir
+from ..tasks import get_task
+from ..transfer import TransferRequest, run_transfer
 
 
 def _to_bf16(model_dir: Path) -> None:

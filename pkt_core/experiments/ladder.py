@@ -26,15 +26,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import paths
-from .analyse import (REPR_MODULES, compare_layer_attribution, parametric_similarity,
+from ..infra import paths
+from ..analyse import (REPR_MODULES, compare_layer_attribution, parametric_similarity,
                       representation_similarity)
-from .locate import LocateConfig, locate
-from .models import embedded_models, embedded_role
-from .models.provider import MODELS
-from .paradigms import get_paradigm, paradigm_names
+from ..locate import LocateConfig, locate
+from ..models import embedded_models, embedded_role
+from ..models.provider import MODELS
+from ..paradigms import get_paradigm, paradigm_names
 from .reproduce import Row, row_title
-from .tasks import get_task, render_chat
+from ..tasks import get_task, render_chat
 
 
 def transfer_rows() -> dict[str, str]:

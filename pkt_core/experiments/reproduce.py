@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .models.controls import PREFIX as CONTROL_PREFIX
-from .models.provider import MODELS
-from .paradigms.base import get_paradigm, paradigm_names
-from .runs import atomic_write_bytes, atomic_write_json
-from .stats import METHOD, paired_change_ci
-from .tasks import get_task
-from .transfer import TransferRequest, run_transfer, score_on_test
+from ..models.controls import PREFIX as CONTROL_PREFIX
+from ..models.provider import MODELS
+from ..paradigms.base import get_paradigm, paradigm_names
+from ..infra.runs import atomic_write_bytes, atomic_write_json
+from ..stats import METHOD, paired_change_ci
+from ..tasks import get_task
+from ..transfer import TransferRequest, run_transfer, score_on_test
 
 REFERENCE_ROWS = {"student": "student (untouched)", "teacher": "teacher"}
 Progress = Callable[[str], None]
