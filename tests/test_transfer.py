@@ -12,6 +12,21 @@ from pkt_core.infra.runs import RunDir, RunDirError, list_runs
 from pkt_core.tasks import get_task
 from pkt_core.transfer import TransferRequest, prepare, run_transfer
 
+# Rows (0) or columns (1) of each moved matrix that hold one neuron each.
+NEURON_AXIS = {"up_proj": 0, "down_proj": 1, "v_proj": 0, "o_proj": 1}
+
+
+def injected_weights(engine, loc, deltas) -> dict[str, torch.Tensor]:
+    """The reference LaTen's injection hooks are held to: each located layer's W + δ as a copy
+    (index_add accumulates where several attention heads share one k/v row, as in GQA)."""
+    out = {}
+    spec = engine.student.spec
+    for module, i, weight, idx, delta in engine._targets(loc, deltas):
+        axis = NEURON_AXIS[module]
+        out[f"{spec.layers}.{i}.{spec.block_module(module)}.weight"] = weight.float().index_add(
+            axis, idx, delta if axis == 0 else delta.T).to(weight.dtype)
+    return out
+
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
@@ -227,7 +242,7 @@ def test_laten_gradients_reach_only_the_hypernetwork(tiny_models, data_dir):
     assert extracted["up_proj"].shape == (2, n_ffn, ctx.teacher.shape.hidden)
     deltas = engine.translate(extracted)
     assert deltas["o_proj"].shape[-1] == ctx.student.shape.hidden
-    weights = engine.injected_weights(loc, deltas)
+    weights = injected_weights(engine, loc, deltas)
     sum(w.sum() for w in weights.values()).backward()
     assert all(p.grad is not None for p in engine.hyper.parameters())
     assert all(p.grad is None for p in ctx.student.model.parameters())
@@ -262,7 +277,7 @@ def test_laten_injecting_hooks_compute_the_injected_weights_without_copying_them
 
     hooked, hooked_grads = logits_and_grads(by_hooks)
     copied, copied_grads = logits_and_grads(
-        lambda deltas: functional_call(student.model, engine.injected_weights(loc, deltas), args=(),
+        lambda deltas: functional_call(student.model, injected_weights(engine, loc, deltas), args=(),
                                        kwargs={"input_ids": ids}, strict=False).logits)
     with torch.no_grad():
         plain = student.model(input_ids=ids).logits

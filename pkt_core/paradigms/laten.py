@@ -201,14 +201,8 @@ class LaTenEngine:
     def translate(self, extracted: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {m: self.hyper[m](x) for m, x in extracted.items()}
 
-    def injected_weights(self, loc: Located,
-                         deltas: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Student weights with the deltas added at the located rows/columns (differentiable); a
-        copy of every layer's up/down/v/o, so LaTen never uses it (training injects by `injecting`,
-        the end by `merge`): it is the W + δ reference the tests hold the hooks to."""
-        return dict(self._injected(loc, deltas))
-
     def _injected(self, loc: Located, deltas: dict[str, torch.Tensor]):
+        """(path, W + δ) of each located matrix, one at a time (what `merge` writes)."""
         for module, i, weight, idx, delta in self._targets(loc, deltas):
             path = f"{self.student.spec.layers}.{i}.{self.student.spec.block_module(module)}.weight"
             # index_add accumulates where several attention heads share one k/v row (GQA).
