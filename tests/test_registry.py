@@ -132,3 +132,75 @@ def test_settings_are_coerced_with_one_message_naming_the_setting():
             coerce(specs["steps"], value)
     with pytest.raises(TransferError, match="transfer rate must be between 0.01 and 1"):
         coerce(specs["transfer_rate"], 5)
+
+
+MIRROR = '''
+from dataclasses import dataclass
+
+from pkt_core.infra.budget import Work
+from pkt_core.paradigms import CurveKnob, Paradigm, ParadigmConfig, register, setting
+from pkt_core.paradigms.base import TransferOutcome
+
+
+@dataclass
+class MirrorConfig(ParadigmConfig):
+    lr: float = setting(1e-3, "how far the mirror leans", label="lean", lo=1e-6, hi=1.0)
+
+
+@register
+class Mirror(Paradigm):
+    name, title, family = "mirror", "Mirror (throw-away)", "PrePKT"
+    description = "copies nothing, declares everything"
+    needed_splits = ("extract",)
+    table_order = 15
+    config_class = MirrorConfig
+    compared = True
+    curve_knob = CurveKnob("lr", 1e-4, 1e-2, "how far it leans")
+    ladder_preset = "research"
+    learn = "a mirror held up to the teacher, for the registry test"
+
+    def work(self, config, splits):
+        return Work(student_train=4, calls=4, trained_params=lambda s, t: 1000)
+
+    def run(self, ctx, config):
+        return TransferOutcome(ctx.student.model, "merged", {})
+'''
+
+
+@pytest.fixture
+def mirror_module(tmp_path, monkeypatch):
+    """A throw-away paradigm that declares every place it takes in the lab, from one file."""
+    name = f"pkt_mirror_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(MIRROR))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PKT_PARADIGMS", name)
+    yield name
+    PARADIGMS.pop("mirror", None)
+    sys.modules.pop(name, None)
+
+
+def test_a_paradigm_in_one_file_takes_every_place_it_declares(mirror_module):
+    """Compare's columns, the curve, the ladder's rows, Learn, the memory estimate and the example
+    runs all come from the registry: one new file is enough."""
+    from pkt_core import lab
+    from pkt_core.experiments.curve import curve_plan
+    from pkt_core.experiments.ladder import transfer_rows
+    from pkt_core.infra.budget import Work, memory_phases
+    from pkt_core.models import inspect_model
+    from pkt_core.paradigms import compared_paradigms, curve_paradigms
+
+    spec = get_paradigm("mirror")
+    assert compared_paradigms() == ["seeking", "mirror", "laten"]  # table order
+    assert "Mirror (throw-away)" in lab.slot_labels()
+    slots = lab.lineup("student", {"mirror": "run-dir"}, None, False)
+    assert ("Mirror (throw-away)", "run-dir") in slots and len(slots) == 5
+    assert "mirror" in curve_paradigms() and "mirror" not in curve_paradigms(default_only=True)
+    plan = curve_plan(["mirror"], 3)["mirror"]
+    assert plan["setting"] == "lr" and plan["values"][0] == pytest.approx(1e-4)
+    assert {"mirror", "mirror@shuffled"} <= set(transfer_rows())
+    transfer = next(s for s in lab.learn_steps() if s.key == "transfer").markdown
+    assert spec.learn in transfer and "*Mirror*" in transfer
+    student = inspect_model("pkt-tiny-student")
+    work = spec.work(spec.config_class(), {})
+    assert memory_phases(work, student, student, 4)["training"] > \
+        memory_phases(Work(student_train=4, calls=4), student, student, 4)["training"]
