@@ -46,13 +46,19 @@ class Echo(Paradigm):
 '''
 
 
+def throwaway_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> str:
+    """Write a paradigm's source as a temporary module named in PKT_PARADIGMS; its name."""
+    name = f"pkt_throwaway_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PKT_PARADIGMS", name)
+    return name
+
+
 @pytest.fixture
 def echo_module(tmp_path, monkeypatch):
     """The throw-away paradigm in a temporary module, named in PKT_PARADIGMS; unregistered after."""
-    name = f"pkt_echo_{uuid.uuid4().hex[:8]}"
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(ECHO))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("PKT_PARADIGMS", name)
+    name = throwaway_module(tmp_path, monkeypatch, ECHO)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
            "PKT_PARADIGMS": name, "HF_HUB_OFFLINE": "1"}
     yield env
@@ -170,10 +176,7 @@ class Mirror(Paradigm):
 @pytest.fixture
 def mirror_module(tmp_path, monkeypatch):
     """A throw-away paradigm that declares every place it takes in the lab, from one file."""
-    name = f"pkt_mirror_{uuid.uuid4().hex[:8]}"
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(MIRROR))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("PKT_PARADIGMS", name)
+    name = throwaway_module(tmp_path, monkeypatch, MIRROR)
     yield name
     PARADIGMS.pop("mirror", None)
     sys.modules.pop(name, None)
