@@ -89,10 +89,11 @@ def prepare(req: TransferRequest, limits: policy.Limits | None = None) -> Prepar
     lim = policy.given(limits)
     paradigm = get_paradigm(req.paradigm)
     forced = paradigm.public_settings if lim.public else {}
-    config = paradigm.config_class.from_dict({**paradigm.preset(req.preset), **req.settings,
-                                              **forced, "seed": req.seed})
-    for spec in settings_of(paradigm.name, paradigm.config_class):  # declared ranges, public caps
-        coerce(spec, getattr(config, spec.name), lim)
+    values = {**paradigm.preset(req.preset), **req.settings, **forced, "seed": req.seed}
+    if lim.public:  # a public lab's lower caps, said as such; the config checks the rest once
+        for spec in settings_of(paradigm.name, paradigm.config_class):
+            coerce(spec, values.get(spec.name, spec.default), lim)
+    config = paradigm.config_class.from_dict(values)
     if req.eval_limit is not None and req.eval_limit < 1:
         raise TransferError("the number of test items to evaluate must be ≥ 1")
     task = _task_for(req, lim)

@@ -207,3 +207,19 @@ def test_a_paradigm_in_one_file_takes_every_place_it_declares(mirror_module):
     work = spec.work(spec.config_class(), {})
     assert memory_phases(work, student, student, 4)["training"] > \
         memory_phases(Work(student_train=4, calls=4), student, student, 4)["training"]
+
+
+def test_a_setting_is_validated_once_by_its_declaration_whichever_way_the_config_is_made():
+    """Ranges and choices live on the setting; the config checks them when made (no copy of the
+    rule in validate()), so Python, the CLI, the page and a preset meet one rule and message."""
+    laten = get_paradigm("laten").config_class
+    with pytest.raises(TransferError, match="transfer rate must be between 0.01 and 1"):
+        laten(transfer_rate=0)
+    with pytest.raises(TransferError, match="checkpoints kept must be one of all, last-best"):
+        laten(keep_checkpoints="some")
+    with pytest.raises(TransferError, match="locate scale must be one of sigma_sqrt, rms"):
+        laten(locate_scale="max")
+    with pytest.raises(TransferError, match="final step must be between 1 and the number"):
+        laten(steps=3, final_step=4)  # a cross-field rule stays in validate()
+    with pytest.raises(TransferError, match="LoRA rank must be between 1 and 1024"):
+        get_paradigm("lora").config_class.from_dict({"rank": 0})

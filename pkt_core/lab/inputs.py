@@ -9,8 +9,8 @@ from typing import Any, Mapping
 
 from ..infra import policy
 from ..models import ModelNotAvailable, UnsupportedArchitecture
-from ..paradigms import TransferError, coerce, get_paradigm, settings_of
-from ..paradigms.settings import parse_number
+from ..paradigms import TransferError, get_paradigm, settings_of
+from ..paradigms.settings import parse, parse_number
 
 
 def lab_limits() -> policy.Limits:
@@ -88,7 +88,7 @@ def form_settings(paradigm: str, values: Mapping[str, Any], preset: str = "resea
     for setting in settings_of(spec.name, spec.config_class):
         if not setting.ui or setting.name not in values:
             continue
-        value = coerce(setting, values[setting.name], lab_limits())
+        value = parse(setting, values[setting.name])  # checked once, by the config
         if value is not None and value != start.get(setting.name, setting.default):
             out[setting.name] = value
     return out

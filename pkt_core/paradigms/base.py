@@ -24,6 +24,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 
+from ..infra import policy
 from ..infra.budget import Work
 from ..models import ModelShape, PairReport, check_pair
 from ..tasks import Example, Task
@@ -48,8 +49,15 @@ class ParadigmConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        """Every declared setting within its range and choices, checked once here whichever way
+        the config was made (preset, CLI, page, saved config); a subclass adds only the checks
+        that involve several fields."""
+        from .settings import coerce, settings_of  # (settings imports this module)
+
         if self.seed < 0:
             raise TransferError("seed must be ≥ 0")
+        for spec in settings_of(type(self).__name__, type(self)):
+            coerce(spec, getattr(self, spec.name), policy.LOCAL)
 
     def __post_init__(self) -> None:
         self.validate()

@@ -32,15 +32,7 @@ class LoRAConfig(ParadigmConfig):
                            lo=8, hi=8192, ui=False, public_hi=512)
 
     def validate(self) -> None:
-        super().validate()
-        if self.rank < 1:
-            raise TransferError("LoRA rank must be ≥ 1")
-        if not self.epochs > 0:
-            raise TransferError("epochs must be > 0")
-        if not 0 < self.lr < 1:
-            raise TransferError("learning rate must be in (0, 1)")
-        if self.batch_size < 1:
-            raise TransferError("batch size must be ≥ 1")
+        super().validate()  # every declared range
         unknown = set(self.modules) - set(LORA_MODULES)
         if unknown or not self.modules:
             raise TransferError(f"LoRA modules must be a non-empty subset of {', '.join(LORA_MODULES)}")

@@ -39,7 +39,7 @@ from ..models.architectures import NEURON_MODULES
 from .base import (CheckpointSink, CurveKnob, Paradigm, TransferContext, TransferError,
                    TransferOutcome, check_finite, register)
 from .common import IGNORE, answer_span, lm_batch
-from .laten_config import KEEP_CHECKPOINTS, LaTenConfig  # the settings, re-exported here
+from .laten_config import LaTenConfig  # the settings, re-exported here
 
 MODULES = NEURON_MODULES
 # How each module's located vectors sit in its weight: rows (dim 0) or columns (dim 1).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..locate import LocateConfig
+from ..locate import ATTN_TERMS, SCALES
 from .base import ParadigmConfig, TransferError
 from .settings import setting
 
@@ -41,30 +41,19 @@ class LaTenConfig(ParadigmConfig):
     final_step: int | None = setting(None, "which step's hypernetwork to inject (unset: the last)",
                                      label="final step", lo=1, ui=False, public_hi=200)
     locate_scale: str = setting("sigma_sqrt", "logit-lens scale: sigma_sqrt or rms",
-                                label="locate scale", ui=False)
+                                label="locate scale", ui=False, choices=SCALES)
     locate_attn_term: str = setting("self", "attention attribution term: self or summed",
-                                    label="locate attention term", ui=False)
+                                    label="locate attention term", ui=False, choices=ATTN_TERMS)
     # A checkpoint is ~1.3 MB on the embedded pair and up to 10,000 steps are allowed: a shared
     # machine keeps two. Injection never reads them (final_step's choice is kept in memory).
     keep_checkpoints: str = setting("all", "checkpoints kept on disk: all (step-NNN, one per "
                                     "step) or last-best (last and best: the latest step's and "
-                                    "the lowest-loss step's)", label="checkpoints kept", ui=False)
+                                    "the lowest-loss step's)", label="checkpoints kept", ui=False,
+                                    choices=KEEP_CHECKPOINTS)
 
     def validate(self) -> None:
-        super().validate()
-        if not 0 < self.transfer_rate <= 1:
-            raise TransferError(f"transfer rate must be in (0, 1] (got {self.transfer_rate})")
-        if self.steps is not None and self.steps < 1:
-            raise TransferError(f"steps must be ≥ 1 (got {self.steps})")
-        if not 0 < self.lr < 1:
-            raise TransferError("learning rate must be in (0, 1)")
-        if self.align_examples_per_step < 0 or self.init_std <= 0 or self.reg_weight < 0:
-            raise TransferError("align examples ≥ 0, init std > 0 and regulariser weight ≥ 0")
+        super().validate()  # every declared range and choice
         last_step = self.steps or self.final_step
         if self.final_step is not None and not 1 <= self.final_step <= last_step:
             raise TransferError("final step must be between 1 and the number of steps")
-        if self.keep_checkpoints not in KEEP_CHECKPOINTS:
-            raise TransferError(f"checkpoints kept must be one of {', '.join(KEEP_CHECKPOINTS)} "
-                                f"(got {self.keep_checkpoints!r})")
         self.betas = tuple(self.betas)  # type: ignore[assignment]
-        LocateConfig(scale=self.locate_scale, attn_term=self.locate_attn_term)  # validates

@@ -33,11 +33,6 @@ class SeekingConfig(LoRAConfig):
                                           "measured on", label="sensitivity examples", lo=1,
                                           hi=4096, ui=False, public_hi=128)
 
-    def validate(self) -> None:
-        super().validate()
-        if self.n_sensitivity_examples < 1:
-            raise TransferError("Seeking needs at least one sensitivity example")
-
 
 def teacher_sensitivity(ctx: TransferContext, modules: tuple[str, ...], n_examples: int,
                         max_len: int) -> dict[tuple[int, str], torch.Tensor]:

@@ -2,8 +2,11 @@
 
 A config field declared with `setting(default, help, …)` carries its help text, a label and its
 range in the dataclass field's metadata (as peft's `field(metadata={"help": …})` does). The CLI
-builds its flags from it, the UI its controls, and `coerce` turns a typed-in value into the
-field's type. Cross-field and research-specific checks stay in each config's `validate()`.
+builds its flags from it, the UI its controls, `parse` turns a typed-in value into the field's
+type, and `coerce` also checks its range and choices. A config checks every declared setting
+when it is made (`ParadigmConfig.validate`), so a value is validated once, however it arrived;
+a public lab checks its lower caps in `transfer.prepare`. Only cross-field checks stay in each
+config's own `validate()`.
 """
 from __future__ import annotations
 
@@ -22,13 +25,15 @@ _SCALARS = (bool, int, float, str)
 
 def setting(default: Any, help: str, *, label: str | None = None, lo: float | None = None,
             hi: float | None = None, step: float | None = None, ui: bool = True,
-            cli: bool = True, public_hi: float | None = None) -> Any:
-    """A config field with its help text and range. `ui`/`cli` = False keeps an expert-only field
-    out of the page / the command line (it can still be set from Python or a saved config).
-    `public_hi` is the lower maximum a public lab allows (see `policy`); without it, `hi`."""
+            cli: bool = True, public_hi: float | None = None,
+            choices: tuple[str, ...] | None = None) -> Any:
+    """A config field with its help text and range (or, for text, its choices). `ui`/`cli` =
+    False keeps an expert-only field out of the page / the command line (it can still be set
+    from Python or a saved config). `public_hi` is the lower maximum a public lab allows (see
+    `policy`); without it, `hi`."""
     return dataclasses.field(default=default, metadata={
-        "help": help, "label": label or help, "lo": lo, "hi": hi, "step": step, "ui": ui, "cli": cli,
-        "public_hi": public_hi})
+        "help": help, "label": label or help, "lo": lo, "hi": hi, "step": step, "ui": ui,
+        "cli": cli, "public_hi": public_hi, "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class SettingSpec:
     ui: bool
     cli: bool
     public_hi: float | None = None
+    choices: tuple[str, ...] | None = None  # the values a text setting may take
 
     @property
     def flag(self) -> str:
@@ -84,7 +90,8 @@ def settings_of(paradigm: str, config_class: type) -> list[SettingSpec]:
                             "can be declared with setting()")
         m = f.metadata
         out.append(SettingSpec(paradigm, f.name, kind, optional, f.default, m["help"], m["label"],
-                               m["lo"], m["hi"], m["step"], m["ui"], m["cli"], m.get("public_hi")))
+                               m["lo"], m["hi"], m["step"], m["ui"], m["cli"], m.get("public_hi"),
+                               m.get("choices")))
     return out
 
 
@@ -99,10 +106,9 @@ def parse_number(value: Any, label: str) -> float:
     return number
 
 
-def coerce(spec: SettingSpec, value: Any, limits: policy.Limits | None = None) -> Any:
-    """A typed-in value as the setting's type; blank = None for an optional setting; a number
-    within the setting's range under `limits`. Raises TransferError with one sentence naming the
-    setting."""
+def parse(spec: SettingSpec, value: Any) -> Any:
+    """A typed-in value as the setting's type (blank = None for an optional setting), not yet
+    checked against its range. Raises TransferError with one sentence naming the setting."""
     if value is None or (isinstance(value, str) and not value.strip()):
         if spec.optional:
             return None
@@ -118,6 +124,20 @@ def coerce(spec: SettingSpec, value: Any, limits: policy.Limits | None = None) -
         if number != int(number):
             raise TransferError(f"{spec.label} must be a whole number (got {value!r})")
         number = int(number)
+    return number
+
+
+def coerce(spec: SettingSpec, value: Any, limits: policy.Limits | None = None) -> Any:
+    """`parse`, then the setting's choices, or its range under `limits`. Raises TransferError
+    with one sentence naming the setting."""
+    number = parse(spec, value)
+    if number is None or spec.kind is bool:
+        return number
+    if spec.kind is str:
+        if spec.choices is not None and number not in spec.choices:
+            raise TransferError(f"{spec.label} must be one of {', '.join(spec.choices)} "
+                                f"(got {number!r})")
+        return number
     lim = policy.given(limits)
     hi = spec.max_under(lim)
     if (spec.lo is not None and number < spec.lo) or (hi is not None and number > hi):
