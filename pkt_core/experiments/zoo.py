@@ -196,7 +196,7 @@ def model_card(size: Size, n_params: int, log: dict[str, Any], scores: dict[str,
                others: dict[str, dict[str, Any]], build: dict[str, Any]) -> str:
     lines = [f"# {size.name}", "",
              "A tiny Llama-architecture model trained from scratch by `python -m pkt_core zoo build`",
-             "on PKT Lab's seeded toy world (pkt_core/tasks/toyworld.py). Part of the embedded",
+             "on PKT Lab's seeded toy world (pkt_core/tasks/toyworld/). Part of the embedded",
              "family: every size saw the same tokens in the same order; only scale differs.", "",
              "| | |", "|---|---|",
              f"| architecture | LlamaForCausalLM, {size.layers} layers × {size.hidden} wide, FFN "
