@@ -171,6 +171,11 @@ def run_a_short_transfer(page) -> None:
     page.locator("#run-transfer").click()
     page.wait_for_function(
         "!document.querySelector('#transfer-status').innerText.includes('finished')")
+    # the refusal is said in an error toast naming the setting; closed so later shots are clean
+    toast = page.locator(".toast-wrap")
+    toast.get_by_text("Steps must be between 1").wait_for()
+    toast.locator(".toast-close").first.click()
+    toast.get_by_text("Steps must be between 1").wait_for(state="hidden")
     set_laten_steps(page, "2")
 
 

@@ -88,7 +88,7 @@ def ladder_figure(ladder: Mapping[str, Any], task: str | None = None) -> go.Figu
     fig.update_yaxes(title_text="score change", row=1, col=2)
     fig.update_layout(height=HEIGHT + 60, title={"text": "The scale ladder: every pair of the "
                                                          "embedded family"})
-    legend_below(fig)
+    legend_below(fig, gap_px=100)  # log axes print minor tick labels: the title sits lower
     published = paper.SIMILARITY_MEANS
     mean_by = {f"{_short(p['teacher'])}→{_short(p['student'])}":
                float(np.mean(list(p["cka"].values()))) for p in pairs}
