@@ -78,7 +78,7 @@ class PreparedTransfer:
     task: Task
     splits: dict[str, list[Example]]
     pair: PairReport | None  # None for teacher-free paradigms
-    limits: policy.Limits = policy.LOCAL  # what prepare checked against
+    limits: policy.Limits  # what prepare checked against (and its time cap)
     estimated_seconds: float | None = None  # budget.estimate_seconds; None = the paradigm cannot say
     estimated_peak_bytes: float | None = None  # budget.memory_phases' largest phase, on the student's device
 

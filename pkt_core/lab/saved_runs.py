@@ -134,7 +134,7 @@ def checked_run(path: str) -> Path:
     """A run directory under one of the runs roots that this visitor may see (never an arbitrary
     path on the server; in public mode only the examples and the session's own runs)."""
     text = as_text(path, "the run")
-    run = policy.visible_run(text)
+    run = policy.visible_run(text, lab_limits())
     if run is None:
         raise LabError(f"'{text}' is not a saved run you can open")
     return run
